@@ -1,0 +1,65 @@
+"""portmsg: receive and send datagrams with their ancillary data, on every platform.
+
+Level 1 mirrors the stdlib's socket methods with native numbers
+(`recvmsg`, `recvmsg_into`, `sendmsg`, `CMSG_LEN`, `CMSG_SPACE`,
+`portmsg.native`); Level 2 gives the same typed values on every OS
+(`recv`, `send`, `enable`, `normalize`, `encode`, `Message` and the control
+types).
+"""
+
+from __future__ import annotations
+
+from . import native as native
+from ._api import BACKEND as BACKEND
+from ._api import CMSG_LEN as CMSG_LEN
+from ._api import CMSG_SPACE as CMSG_SPACE
+from ._api import enable as enable
+from ._api import encode as encode
+from ._api import normalize as normalize
+from ._api import recv as recv
+from ._api import recvmsg as recvmsg
+from ._api import recvmsg_into as recvmsg_into
+from ._api import send as send
+from ._api import sendmsg as sendmsg
+from ._types import ECN as ECN
+from ._types import Control as Control
+from ._types import Credentials as Credentials
+from ._types import Feature as Feature
+from ._types import FileDescriptors as FileDescriptors
+from ._types import HopLimit as HopLimit
+from ._types import Message as Message
+from ._types import MsgFlag as MsgFlag
+from ._types import PacketInfo as PacketInfo
+from ._types import RawControl as RawControl
+from ._types import SegmentSize as SegmentSize
+from ._types import Timestamp as Timestamp
+from ._types import TrafficClass as TrafficClass
+
+__all__ = [
+    "BACKEND",
+    "CMSG_LEN",
+    "CMSG_SPACE",
+    "ECN",
+    "Control",
+    "Credentials",
+    "Feature",
+    "FileDescriptors",
+    "HopLimit",
+    "Message",
+    "MsgFlag",
+    "PacketInfo",
+    "RawControl",
+    "SegmentSize",
+    "Timestamp",
+    "TrafficClass",
+    "enable",
+    "encode",
+    "native",
+    "normalize",
+    "recv",
+    "recvmsg",
+    "recvmsg_into",
+    "send",
+    "sendmsg",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,231 @@
+"""The public API, written once for every backend."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+
+from ._backend import IMPL
+from ._normalize import Normalizer
+from ._types import Control, Feature, Message
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._glue import NativeControl, RecvResult
+
+__all__ = [
+    "BACKEND",
+    "CMSG_LEN",
+    "CMSG_SPACE",
+    "NORMALIZER",
+    "enable",
+    "encode",
+    "normalize",
+    "recv",
+    "recvmsg",
+    "recvmsg_into",
+    "send",
+    "sendmsg",
+]
+
+BACKEND: str = IMPL.name
+"""The backend in use: "posix" or "winsock"."""
+
+NORMALIZER = Normalizer(IMPL.constants)
+_C = IMPL.constants
+_PEEK = _C["MSG_PEEK"]
+# Descriptors received with SCM_RIGHTS get FD_CLOEXEC atomically where possible.
+_RECV_FLAGS = _C.get("MSG_CMSG_CLOEXEC", 0)
+# Room for every control one datagram can carry: SCM_MAX_FD (253) descriptors
+# plus every IP-level control at once, with margin.
+DEFAULT_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 1024
+
+
+# -- Level 1: the stdlib's shapes and native numbers --------------------------------
+
+
+def recvmsg(sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]:
+    """Receive like `socket.socket.recvmsg`, on every platform.
+
+    Returns:
+        (data, ancdata, msg_flags, address) with native level/type/flag numbers.
+
+    Platforms:
+        Windows takes only MSG_PEEK as input.  A datagram larger than bufsize
+        sets the native MSG_TRUNC bit on every platform (Windows reports it as
+        the error WSAEMSGSIZE, which portmsg turns into the flag).
+    """
+    return IMPL.recvmsg(sock, bufsize, ancbufsize, flags)
+
+
+def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult:
+    """Receive like `socket.socket.recvmsg_into`: scatter into writable buffers.
+
+    Returns:
+        (nbytes, ancdata, msg_flags, address).
+    """
+    return IMPL.recvmsg_into(sock, buffers, ancbufsize, flags)
+
+
+def sendmsg(sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None) -> int:
+    """Send like `socket.socket.sendmsg`: gather buffers, attach native control data.
+
+    Returns:
+        The number of bytes sent.
+    """
+    return IMPL.sendmsg(sock, buffers, ancdata, flags, address)
+
+
+def CMSG_LEN(length: int) -> int:  # noqa: N802 - the C name, as in the socket module
+    """The native CMSG_LEN: header plus `length` bytes of data, unpadded."""
+    return IMPL.cmsg_len(length)
+
+
+def CMSG_SPACE(length: int) -> int:  # noqa: N802 - the C name, as in the socket module
+    """The native CMSG_SPACE: room one control message of `length` bytes takes."""
+    return IMPL.cmsg_space(length)
+
+
+# -- Level 2: the same values on every platform --------------------------------------
+
+
+def normalize(ancdata: Iterable[NativeControl]) -> tuple[Control, ...]:
+    """Decode native (level, type, data) tuples (from recvmsg) into control objects."""
+    return NORMALIZER.normalize(ancdata)
+
+
+def encode(controls: Iterable[Control], family: int | None = None) -> list[NativeControl]:
+    """Encode control objects as native (level, type, data) tuples for sendmsg."""
+    return NORMALIZER.encode(controls, family)
+
+
+def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbufsize: int | None = None) -> Message:
+    """Receive one datagram with every control message decoded.
+
+    Args:
+        sock: a socket.socket; its timeout or blocking mode applies.
+        bufsize: the most bytes of data to return; a longer datagram is cut
+            and `Message.truncated` is set.
+        peek: leave the datagram queued (MSG_PEEK).
+        ancbufsize: control buffer size; None leaves room for every control
+            a datagram can carry.
+    """
+    flags = _RECV_FLAGS | (_PEEK if peek else 0)
+    if ancbufsize is None:
+        ancbufsize = DEFAULT_ANCBUFSIZE
+    data, ancdata, msg_flags, address = IMPL.recvmsg(sock, bufsize, ancbufsize, flags)
+    try:
+        controls = NORMALIZER.normalize(ancdata)
+    except BaseException:
+        IMPL.close_fds(ancdata)
+        raise
+    return Message(data, address, NORMALIZER.flags_from_native(msg_flags), controls)
+
+
+def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
+    """Send one datagram with control objects attached; return the bytes sent.
+
+    Raises:
+        ValueError: a control this platform cannot send (nothing is sent).
+    """
+    ancdata = NORMALIZER.encode(controls, int(sock.family))
+    return IMPL.sendmsg(sock, [data], ancdata, 0, address)
+
+
+# -- enable() -------------------------------------------------------------------
+
+# For each feature: candidate (level, option, delivered type) names per
+# address family, the first one the platform defines is used.  A feature is
+# offered only where the normalizer can decode what the option delivers.
+_V4, _V6, _SOCKET, _UNIX = "v4", "v6", "socket", "unix"
+_OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
+    Feature.PACKET_INFO: {
+        _V4: [("IPPROTO_IP", "IP_PKTINFO", "IP_PKTINFO")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVPKTINFO", "IPV6_PKTINFO"), ("IPPROTO_IPV6", "IPV6_PKTINFO", "IPV6_PKTINFO")],
+    },
+    Feature.TRAFFIC_CLASS: {
+        _V4: [("IPPROTO_IP", "IP_RECVTOS", "IP_TOS")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVTCLASS", "IPV6_TCLASS")],
+    },
+    Feature.HOP_LIMIT: {
+        _V4: [("IPPROTO_IP", "IP_RECVTTL", "IP_TTL")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVHOPLIMIT", "IPV6_HOPLIMIT"), ("IPPROTO_IPV6", "IPV6_HOPLIMIT", "IPV6_HOPLIMIT")],
+    },
+    Feature.TIMESTAMP: {
+        # Linux: SO_TIMESTAMP and SO_TIMESTAMPNS replace each other; set one.
+        _SOCKET: [("SOL_SOCKET", "SO_TIMESTAMPNS", "SCM_TIMESTAMPNS"), ("SOL_SOCKET", "SO_TIMESTAMP", "SCM_TIMESTAMP")],
+    },
+    Feature.CREDENTIALS: {
+        _UNIX: [("SOL_SOCKET", "SO_PASSCRED", "SCM_CREDENTIALS")],
+    },
+    Feature.SEGMENT_OFFLOAD: {
+        _V4: [("IPPROTO_UDP", "UDP_GRO", "UDP_GRO"), ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO")],
+    },
+}
+# The value each option is set to (1 unless listed).
+_OPTION_VALUES = {"UDP_RECV_MAX_COALESCED_SIZE": 65527}
+
+
+def _families(sock: socket.socket) -> list[str]:
+    family = int(sock.family)
+    if family == _C.get("AF_UNIX"):
+        return [_SOCKET, _UNIX] if sock.type == socket.SOCK_DGRAM else [_SOCKET]
+    if family == _C["AF_INET"]:
+        return [_SOCKET, _V4]
+    if family == _C["AF_INET6"]:
+        try:
+            v6only = sock.getsockopt(_C["IPPROTO_IPV6"], _C["IPV6_V6ONLY"])
+        except OSError:
+            v6only = 1
+        # A dual-stack socket gets IPv4 datagrams too: set both families' options.
+        return [_SOCKET, _V6] if v6only else [_SOCKET, _V6, _V4]
+    return []
+
+
+def _candidate(spec: list[tuple[str, str, str]]) -> tuple[int, int, int] | None:
+    for level, option, delivered in spec:
+        if level in _C and option in _C and delivered in _C and (_C[level], _C[delivered]) in NORMALIZER.decoders:
+            return _C[level], _C[option], _OPTION_VALUES.get(option, 1)
+    return None
+
+
+def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
+    """Switch on per-datagram metadata; return the features now on.
+
+    Sets the right options for the socket's family on this platform (both
+    IPv4 and IPv6 ones on a dual-stack socket).  A feature is in the result
+    only if every option it needs was accepted; a feature the platform or
+    socket lacks is left out, with no exception.  With no features given,
+    tries them all.
+    """
+    if not isinstance(sock, socket.socket):
+        msg = f"expected a socket.socket, not {type(sock).__name__}"
+        raise TypeError(msg)
+    families = _families(sock)
+    enabled = set()
+    for feature in features or tuple(Feature):
+        if not isinstance(feature, Feature):
+            msg = f"expected a Feature, not {feature!r}"
+            raise TypeError(msg)
+        if feature is Feature.SEGMENT_OFFLOAD and (sock.type != socket.SOCK_DGRAM or _V4 not in families):
+            continue
+        specs = _OPTIONS[feature]
+        wanted = [specs[f] for f in families if f in specs]
+        if not wanted:
+            continue
+        # SEGMENT_OFFLOAD's options are UDP-level, one for both families.
+        if feature is Feature.SEGMENT_OFFLOAD:
+            wanted = wanted[:1]
+        options = [_candidate(spec) for spec in wanted]
+        ok = all(option is not None for option in options)
+        for option in options:
+            if option is None:
+                break
+            try:
+                sock.setsockopt(*option)
+            except OSError:
+                ok = False
+        if ok:
+            enabled.add(feature)
+    return frozenset(enabled)

@@ -1,0 +1,37 @@
+"""The Backend protocol, and the pick of the one this platform uses."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterable
+
+    from ._glue import NativeControl, RecvResult
+
+__all__ = ["IMPL", "Backend"]
+
+
+class Backend(Protocol):
+    """What _api needs from a backend: native numbers in, native tuples out."""
+
+    name: str
+    constants: dict[str, int]
+
+    def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]: ...
+    def recvmsg_into(self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult: ...
+    def sendmsg(self, sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None) -> int: ...
+    def cmsg_len(self, length: int) -> int: ...
+    def cmsg_space(self, length: int) -> int: ...
+    def walk(self, control: bytes) -> list[tuple[int, int, int, int]]: ...
+    def close_fds(self, ancdata: Iterable[NativeControl]) -> None: ...
+
+
+if sys.platform == "win32":
+    from ._winsock import BACKEND as _impl
+else:
+    from ._posix import BACKEND as _impl
+
+IMPL: Backend = _impl

@@ -1,0 +1,430 @@
+"""What both cffi backends share: buffers, the wait/retry loop, addresses.
+
+`CffiBackend` holds everything that is not truly OS code.  `_posix.py` and
+`_winsock.py` subclass it and supply only the raw call into their compiled
+module and the mapping of an OS error code onto the exception the stdlib
+would raise.  This module never imports a compiled module itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["CffiBackend", "NativeControl", "RecvResult"]
+
+NativeControl = tuple[int, int, bytes]
+RecvResult = tuple[int, list[NativeControl], int, Any]
+
+_ADDRESS_CACHE_SIZE = 1024
+_U16BE = struct.Struct("!H")
+_SIN = struct.Struct("!H4s")  # port, address (after the family field)
+_SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
+_SCOPE = struct.Struct("=I")
+
+
+def _wait_readable(fd: int, timeout: float) -> bool:
+    """Wait until fd is readable or timeout seconds pass; True if readable."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
+    readable, _, errors = select.select([fd], [], [fd], timeout)
+    return bool(readable or errors)
+
+
+def _wait_writable(fd: int, timeout: float) -> bool:
+    """Wait until fd is writable or timeout seconds pass; True if writable."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
+    _, writable, errors = select.select([], [fd], [fd], timeout)
+    return bool(writable or errors)
+
+
+def _index(value: object) -> int:
+    """Convert like the stdlib's integer arguments (same TypeError text)."""
+    return value.__index__() if not isinstance(value, int) else value  # type: ignore[attr-defined]
+
+
+def _bytes(item: object) -> bytes:
+    """Copy a bytes-like object (same TypeError text as the stdlib)."""
+    try:
+        return bytes(memoryview(item))  # type: ignore[arg-type]
+    except TypeError:
+        msg = f"a bytes-like object is required, not '{type(item).__name__}'"
+        raise TypeError(msg) from None
+
+
+class CffiBackend:
+    """Receive and send over one compiled portmsg module (see _csrc/portmsg.h).
+
+    Subclasses set `name` and implement `_recv_call`, `_send_call`,
+    `_error`, and the error-code predicates.
+    """
+
+    name = ""
+    EINTR: int | None = errno.EINTR
+
+    def __init__(self, ffi: Any, lib: Any) -> None:
+        self.ffi = ffi
+        self.lib = lib
+        count = ffi.new("int *")
+        table = lib.pm_constants(count)
+        self.constants: dict[str, int] = {
+            ffi.string(table[i].name).decode(): int(table[i].value) for i in range(count[0])
+        }
+        c = self.constants
+        self._name_size = c["PM_SIZEOF_SOCKADDR_STORAGE"]
+        self._family_offset = c["PM_SA_FAMILY_OFFSET"]
+        self._family_struct = struct.Struct("=" + {1: "B", 2: "H"}[c["PM_SA_FAMILY_SIZE"]])
+        self._af_inet = c["AF_INET"]
+        self._af_inet6 = c["AF_INET6"]
+        self._af_unix = c.get("AF_UNIX") if "PM_SUN_PATH_OFFSET" in c else None
+        self._header = int(lib.pm_cmsg_len(0))
+        self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
+        self._address_cache: dict[bytes, Any] = {}
+        self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
+
+    # -- per-OS hooks -----------------------------------------------------------
+
+    def _recv_call(  # noqa: PLR0913 - mirrors the C entry point
+        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: Any, control: Any,
+        controllen: int, flags: int, records: Any, maxrecords: int, result: Any,
+    ) -> int:
+        """Do one receive; return 0 or the OS error code (result filled in)."""
+        raise NotImplementedError
+
+    def _send_call(  # noqa: PLR0913 - mirrors the C entry point
+        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: bytes, control: Any,
+        controllen: int, flags: int,
+    ) -> tuple[int, int]:
+        """Do one send; return (bytes sent, 0) or (-1, OS error code)."""
+        raise NotImplementedError
+
+    def _error(self, code: int) -> OSError:
+        """The exception the stdlib raises for this OS error code."""
+        return OSError(code, os.strerror(code))
+
+    def _would_block(self, code: int) -> bool:
+        return code in (errno.EAGAIN, errno.EWOULDBLOCK)
+
+    def _check_recv_flags(self, flags: int) -> None:
+        """Reject input flags the OS does not take (Windows: only MSG_PEEK)."""
+
+    # -- shared helpers -------------------------------------------------------------
+
+    def cmsg_len(self, length: int) -> int:
+        """CMSG_LEN / WSA_CMSG_LEN."""
+        return self._cmsg_size(self.lib.pm_cmsg_len, length, "CMSG_LEN")
+
+    def cmsg_space(self, length: int) -> int:
+        """CMSG_SPACE / WSA_CMSG_SPACE."""
+        return self._cmsg_size(self.lib.pm_cmsg_space, length, "CMSG_SPACE")
+
+    def _cmsg_size(self, func: Any, length: int, what: str) -> int:
+        length = _index(length)
+        # Same bound as CPython: the result must fit a socklen_t-sized length.
+        if not 0 <= length <= 0x7FFFFFFF - self._header - 8:
+            msg = f"{what}() argument out of range"
+            raise OverflowError(msg)
+        return int(func(length))
+
+    def walk(self, control: bytes) -> list[tuple[int, int, int, int]]:
+        """Run the C walker over raw control bytes: (level, type, offset, length) records."""
+        data = bytes(control)
+        maxrecords = len(data) // self._header + 1
+        records = self.ffi.new("pm_record[]", maxrecords)
+        n = self.lib.pm_walk(self.ffi.from_buffer(data), len(data), records, maxrecords)
+        return [(r.level, r.type, r.offset, r.length) for r in records[0:n]]
+
+    def _fileno(self, sock: object) -> tuple[socket.socket, int]:
+        if not isinstance(sock, socket.socket):
+            msg = f"expected a socket.socket, not {type(sock).__name__}"
+            raise TypeError(msg)
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._error(self._ebadf())
+        return sock, fd
+
+    def _ebadf(self) -> int:
+        return errno.EBADF
+
+    # -- receive ----------------------------------------------------------------------
+
+    def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]:
+        """socket.recvmsg, on any platform."""
+        bufsize = _index(bufsize)
+        ancbufsize = _index(ancbufsize)
+        flags = _index(flags)
+        if bufsize < 0:
+            msg = "negative buffer size in recvmsg()"
+            raise ValueError(msg)
+        buf = self._alloc("char[]", max(bufsize, 1))
+        nbytes, ancdata, msg_flags, address = self._receive(sock, [buf], [bufsize], ancbufsize, flags)
+        # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
+        return self.ffi.buffer(buf, min(nbytes, bufsize))[:], ancdata, msg_flags, address
+
+    def recvmsg_into(self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult:
+        """socket.recvmsg_into, on any platform."""
+        try:
+            items = list(buffers)
+        except TypeError:
+            msg = "recvmsg_into() argument 1 must be an iterable"
+            raise TypeError(msg) from None
+        ancbufsize = _index(ancbufsize)
+        flags = _index(flags)
+        cbufs = []
+        for item in items:
+            try:
+                cbufs.append(self.ffi.from_buffer(item, require_writable=True))
+            except TypeError:
+                msg = "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
+                raise TypeError(msg) from None
+        return self._receive(sock, cbufs, [len(b) for b in cbufs], ancbufsize, flags)
+
+    def _receive(self, sock: socket.socket, cbufs: list[Any], sizes: list[int], ancbufsize: int, flags: int) -> RecvResult:
+        ffi = self.ffi
+        if ancbufsize < 0:
+            msg = "invalid ancillary data buffer length"
+            raise ValueError(msg)
+        self._check_recv_flags(flags)
+        sock, fd = self._fileno(sock)
+        nbufs = len(cbufs)
+        bufs = ffi.new("pm_buf[]", max(nbufs, 1))
+        for i in range(nbufs):
+            bufs[i].base = cbufs[i]
+            bufs[i].len = sizes[i]
+        name = self._alloc("char[]", self._name_size)
+        control = self._alloc("unsigned char[]", max(ancbufsize, 1))
+        maxrecords = ancbufsize // self._header + 1
+        records = self._alloc("pm_record[]", maxrecords)
+        result = ffi.new("pm_result *")
+        timeout = sock.gettimeout()
+        deadline = None
+        while True:
+            code = self._recv_call(sock, fd, bufs, nbufs, name, control, ancbufsize, flags, records, maxrecords, result)
+            if code == 0:
+                break
+            if code == self.EINTR:
+                continue  # PEP 475; pending signal handlers run at this point
+            if timeout and self._would_block(code):
+                if deadline is None:
+                    deadline = time.monotonic() + timeout
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and _wait_readable(fd, remaining):
+                    continue
+                msg = "timed out"
+                raise TimeoutError(msg)
+            raise self._error(code)
+        cbuf = ffi.buffer(control, result.controllen)
+        ancdata = []
+        try:
+            for r in records[0 : result.nrecords]:
+                ancdata.append((r.level, r.type, cbuf[r.offset : r.offset + r.length]))
+            address = self._address(ffi.buffer(name, result.namelen)[:])
+        except BaseException:
+            self.close_fds(ancdata)
+            raise
+        return int(result.nbytes), ancdata, int(result.flags), address
+
+    def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
+        """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""
+        if self._rights is None:
+            return
+        for level, kind, data in ancdata:
+            if (level, kind) == self._rights:
+                for (fd,) in struct.iter_unpack("=i", data[: len(data) - len(data) % 4]):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+
+    # -- addresses -------------------------------------------------------------------
+
+    def _address(self, raw: bytes) -> Any:
+        """A sockaddr as the stdlib's socket methods return it."""
+        if not raw:
+            return None
+        cached = self._address_cache.get(raw)
+        if cached is not None:
+            return cached
+        (family,) = self._family_struct.unpack_from(raw, self._family_offset)
+        body = self._family_offset + self._family_struct.size
+        address: Any
+        if family == self._af_inet and len(raw) >= body + _SIN.size:
+            port, packed = _SIN.unpack_from(raw, body)
+            address = (socket.inet_ntop(socket.AF_INET, packed), port)
+        elif family == self._af_inet6 and len(raw) >= body + _SIN6.size + _SCOPE.size:
+            port, flowinfo, packed = _SIN6.unpack_from(raw, body)
+            (scope,) = _SCOPE.unpack_from(raw, body + _SIN6.size)
+            host = socket.inet_ntop(socket.AF_INET6, packed)
+            if scope:  # the stdlib formats scoped addresses with getnameinfo
+                host = socket.getnameinfo((host, port, flowinfo, scope), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+            address = (host, port, flowinfo, scope)
+        elif family == self._af_unix:
+            path = raw[self.constants["PM_SUN_PATH_OFFSET"] :]
+            if path[:1] == b"\0":  # Linux abstract namespace
+                return path
+            return os.fsdecode(path.split(b"\0", 1)[0])
+        else:
+            return (family, raw[body : body + 14].ljust(14, b"\0"))
+        if len(self._address_cache) >= _ADDRESS_CACHE_SIZE:
+            self._address_cache.clear()
+        self._address_cache[raw] = address
+        return address
+
+    def sockaddr(self, sock: socket.socket, address: Any, caller: str = "sendmsg") -> bytes:
+        """Encode a stdlib-style address for sock's family as sockaddr bytes."""
+        family = sock.family
+        if family == self._af_inet or family == self._af_inet6:
+            return self._sockaddr_inet(int(family), address, caller)
+        if self._af_unix is not None and family == self._af_unix:
+            path = os.fsencode(address) if isinstance(address, (str, os.PathLike)) else bytes(address)
+            limit = self.constants["PM_SUN_PATH_SIZE"]
+            if len(path) > limit or (path[:1] != b"\0" and len(path) >= limit):
+                msg = "AF_UNIX path too long"
+                raise OSError(msg)
+            return self._family_header(family) + path
+        msg = f"{caller}(): bad family {family!r}"
+        raise OSError(msg)
+
+    def _family_header(self, family: int) -> bytes:
+        header = bytearray(self._family_offset + self._family_struct.size)
+        self._family_struct.pack_into(header, self._family_offset, family)
+        if self._family_offset:  # BSD sa_len; the kernel takes namelen instead
+            header[0] = 0
+        return bytes(header)
+
+    def _sockaddr_inet(self, family: int, address: Any, caller: str) -> bytes:
+        v6 = family == self._af_inet6
+        name = "AF_INET6" if v6 else "AF_INET"
+        if not isinstance(address, tuple):
+            msg = f"{caller}(): {name} address must be tuple, not {type(address).__name__}"
+            raise TypeError(msg)
+        if not (2 <= len(address) <= (4 if v6 else 2)):  # noqa: PLR2004
+            msg = f"{caller}(): {name} address must be a tuple (host, port{', flowinfo, scope_id' if v6 else ''})"
+            raise TypeError(msg)
+        host, port = address[0], _index(address[1])
+        flowinfo = _index(address[2]) if len(address) > 2 else 0  # noqa: PLR2004
+        scope = _index(address[3]) if len(address) > 3 else 0  # noqa: PLR2004
+        if not 0 <= port <= 0xFFFF:
+            msg = f"{caller}(): port must be 0-65535."
+            raise OverflowError(msg)
+        if not 0 <= flowinfo <= 0xFFFFF:
+            msg = f"{caller}(): flowinfo must be 0-1048575."
+            raise OverflowError(msg)
+        packed, scope = self._resolve(v6, host, scope)
+        header = self._family_header(family)
+        if v6:
+            return header + _SIN6.pack(port, flowinfo, packed) + _SCOPE.pack(scope)
+        return header + _SIN.pack(port, packed) + bytes(8)
+
+    @staticmethod
+    def _resolve(v6: bool, host: object, scope: int) -> tuple[bytes, int]:  # noqa: FBT001
+        af = socket.AF_INET6 if v6 else socket.AF_INET
+        if isinstance(host, (bytes, bytearray)):
+            host = bytes(host).decode("idna")
+        if not isinstance(host, str):
+            msg = f"str, bytes or bytearray expected, not {type(host).__name__}"
+            raise TypeError(msg)
+        if host == "":
+            return bytes(16 if v6 else 4), scope
+        if host == "<broadcast>" and not v6:
+            return b"\xff\xff\xff\xff", scope
+        try:
+            return socket.inet_pton(af, host), scope
+        except OSError:
+            pass
+        info = socket.getaddrinfo(host, None, af, socket.SOCK_DGRAM)[0][4]
+        return socket.inet_pton(af, info[0].split("%", 1)[0]), (info[3] if v6 and not scope else scope)
+
+    # -- send ------------------------------------------------------------------------
+
+    def sendmsg(
+        self, sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None
+    ) -> int:
+        """socket.sendmsg, on any platform."""
+        ffi = self.ffi
+        try:
+            items = list(buffers)
+        except TypeError:
+            msg = "sendmsg() argument 1 must be an iterable"
+            raise TypeError(msg) from None
+        cbufs = [self._readable(item) for item in items]
+        try:
+            controls = list(ancdata)
+        except TypeError:
+            msg = "sendmsg() argument 2 must be an iterable"
+            raise TypeError(msg) from None
+        flags = _index(flags)
+        control, controllen = self.encode_control(controls)
+        sock, fd = self._fileno(sock)
+        name = b"" if address is None else self.sockaddr(sock, address)
+        bufs = ffi.new("pm_buf[]", max(len(cbufs), 1))
+        for i, cbuf in enumerate(cbufs):
+            bufs[i].base = cbuf
+            bufs[i].len = len(cbuf)
+        timeout = sock.gettimeout()
+        deadline = None
+        while True:
+            sent, code = self._send_call(sock, fd, bufs, len(cbufs), name, control, controllen, flags)
+            if code == 0:
+                return sent
+            if code == self.EINTR:
+                continue
+            if timeout and self._would_block(code):
+                if deadline is None:
+                    deadline = time.monotonic() + timeout
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and _wait_writable(fd, remaining):
+                    continue
+                msg = "timed out"
+                raise TimeoutError(msg)
+            raise self._error(code)
+
+    def _readable(self, item: object) -> Any:
+        try:
+            return self.ffi.from_buffer(item)
+        except TypeError:
+            msg = f"a bytes-like object is required, not '{type(item).__name__}'"
+            raise TypeError(msg) from None
+
+    def encode_control(self, ancdata: list[Any]) -> tuple[Any, int]:
+        """Lay out (level, type, data) items as a native control buffer."""
+        ffi = self.ffi
+        if not ancdata:
+            return ffi.NULL, 0
+        n = len(ancdata)
+        records = ffi.new("pm_record[]", n)
+        payloads = []
+        offset = total = 0
+        for i, item in enumerate(ancdata):
+            try:
+                level, kind, data = item
+            except (TypeError, ValueError):
+                size = len(item) if hasattr(item, "__len__") else "?"
+                msg = f"[sendmsg() ancillary data items]() argument must be sequence of length 3, not {size}"
+                raise TypeError(msg) from None
+            payload = _bytes(data)
+            records[i].level = _index(level)
+            records[i].type = _index(kind)
+            records[i].offset = offset
+            records[i].length = len(payload)
+            payloads.append(payload)
+            offset += len(payload)
+            total += self.cmsg_space(len(payload))
+        blob = b"".join(payloads)
+        control = ffi.new("unsigned char[]", total)
+        used = self.lib.pm_encode(records, n, ffi.from_buffer(blob), control, total)
+        if used != total:  # cannot happen: total is the sum of CMSG_SPACEs
+            msg = "ancillary data does not fit"
+            raise OSError(errno.EINVAL, msg)
+        return control, total

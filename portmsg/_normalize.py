@@ -1,0 +1,320 @@
+"""Native control messages and flags <-> the shared types in _types.py.
+
+A control message is identified by (level, type) on the running OS, never by
+type alone, and never by the option that enabled it (Linux's IP_RECVTOS
+delivers type IP_TOS).  Every decoder checks the payload's exact size, read
+from the compiled headers (PM_* layout constants); anything unexpected
+becomes RawControl, so a control message is never dropped or misread.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING, Callable
+
+from ._types import (
+    Control,
+    Credentials,
+    FileDescriptors,
+    HopLimit,
+    MsgFlag,
+    PacketInfo,
+    RawControl,
+    SegmentSize,
+    Timestamp,
+    TrafficClass,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["Normalizer"]
+
+Decoder = Callable[[bytes], "Control | None"]
+NativeControl = tuple[int, int, bytes]
+
+_INT = struct.Struct("=i")
+_UINT16 = struct.Struct("=H")
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+# Portable flag -> the C name of its native bit.
+_FLAG_NAMES = {
+    MsgFlag.PEEK: "MSG_PEEK",
+    MsgFlag.OOB: "MSG_OOB",
+    MsgFlag.TRUNC: "MSG_TRUNC",
+    MsgFlag.CTRUNC: "MSG_CTRUNC",
+    MsgFlag.EOR: "MSG_EOR",
+    MsgFlag.BCAST: "MSG_BCAST",
+    MsgFlag.MCAST: "MSG_MCAST",
+    MsgFlag.ERRQUEUE: "MSG_ERRQUEUE",
+}
+
+
+def _unsigned(size: int) -> str:
+    return {1: "B", 2: "H", 4: "I", 8: "Q"}[size]
+
+
+def _signed(size: int) -> str:
+    return {1: "b", 2: "h", 4: "i", 8: "q"}[size]
+
+
+def _ip(packed: bytes) -> IPv4Address | IPv6Address:
+    if len(packed) == 16 and packed[:12] == _V4_MAPPED:
+        return IPv4Address(packed[12:])
+    return IPv6Address(packed) if len(packed) == 16 else IPv4Address(packed)
+
+
+def _small_int(payload: bytes) -> int | None:
+    """TOS/TTL/TCLASS/hop limit: one byte on some OSes, an int on others (PLATFORMS 2.5)."""
+    if len(payload) == 1:
+        return payload[0]
+    if len(payload) == _INT.size:
+        return int(_INT.unpack(payload)[0]) & 0xFF
+    return None
+
+
+class Normalizer:
+    """Decoder and encoder for one platform's control messages and flags.
+
+    Args:
+        constants: the platform's constants, as in `portmsg.native`.
+        platform: a `sys.platform` value; picks which IPv4 TOS/TTL types the
+            OS delivers (Linux and Windows: IP_TOS/IP_TTL; BSDs: IP_RECV*).
+    """
+
+    def __init__(self, constants: Mapping[str, int], platform: str = sys.platform) -> None:
+        self.constants = dict(constants)
+        self.decoders: dict[tuple[int, int], Decoder] = {}
+        c = self.constants
+        ip, ip6, sol = c.get("IPPROTO_IP"), c.get("IPPROTO_IPV6"), c.get("SOL_SOCKET")
+        udp = c.get("IPPROTO_UDP")
+        bsd_types = platform.startswith(("darwin", "freebsd", "netbsd", "openbsd", "dragonfly"))
+        tos_name, ttl_name = ("IP_RECVTOS", "IP_RECVTTL") if bsd_types else ("IP_TOS", "IP_TTL")
+
+        def add(level: int | None, name: str, decoder: Decoder | None) -> None:
+            if level is not None and name in c and decoder is not None:
+                self.decoders[(level, c[name])] = decoder
+
+        add(ip, "IP_PKTINFO", self._pktinfo_decoder("PM_IN_PKTINFO"))
+        add(ip6, "IPV6_PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
+        add(ip6, "IPV6_2292PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
+        add(ip, tos_name, _decode_traffic_class)
+        add(ip6, "IPV6_TCLASS", _decode_traffic_class)
+        add(ip, ttl_name, _decode_hop_limit)
+        add(ip6, "IPV6_HOPLIMIT", _decode_hop_limit)
+        add(ip6, "IPV6_2292HOPLIMIT", _decode_hop_limit)
+        add(sol, "SCM_TIMESTAMPNS", self._time_decoder("PM_TIMESPEC", 1))
+        add(sol, "SCM_TIMESTAMP", self._time_decoder("PM_TIMEVAL", 1000))
+        add(sol, "SCM_RIGHTS", _decode_fds)
+        add(sol, "SCM_CREDENTIALS", _decode_credentials if c.get("PM_UCRED_SIZE") == 12 else None)  # noqa: PLR2004
+        add(udp, "UDP_GRO", _decode_segment_size)
+        add(udp, "UDP_SEGMENT", _decode_segment_size)
+        add(udp, "UDP_COALESCED_INFO", _decode_segment_size)
+        native_flags = {flag: c[name] for flag, name in _FLAG_NAMES.items() if name in c}
+        self._flags_from = tuple((native, flag) for flag, native in native_flags.items())
+        self._flags_to = native_flags
+        self._flag_cache: dict[int, MsgFlag] = {}
+
+    # -- decoders built from layout constants -------------------------------
+
+    def _pktinfo_decoder(self, prefix: str) -> Decoder | None:
+        c = self.constants
+        try:
+            size = c[f"{prefix}_SIZE"]
+            addr = c[f"{prefix}_ADDR_OFFSET"]
+            index = c[f"{prefix}_IFINDEX_OFFSET"]
+            index_fmt = "=" + _unsigned(c[f"{prefix}_IFINDEX_SIZE"])
+        except KeyError:
+            return None
+        addr_len = 16 if "IN6" in prefix else 4
+        index_struct = struct.Struct(index_fmt)
+
+        def decode(payload: bytes) -> Control | None:
+            if len(payload) != size:
+                return None
+            (ifindex,) = index_struct.unpack_from(payload, index)
+            return PacketInfo(_ip(payload[addr : addr + addr_len]), ifindex)
+
+        return decode
+
+    def _time_decoder(self, prefix: str, scale: int) -> Decoder | None:
+        c = self.constants
+        try:
+            size = c[f"{prefix}_SIZE"]
+            sec_fmt = _signed(c["PM_SIZEOF_TIME_T"])
+            frac_offset = c[f"{prefix}_USEC_OFFSET" if scale > 1 else f"{prefix}_NSEC_OFFSET"]
+            frac_fmt = _signed(c[f"{prefix}_USEC_SIZE" if scale > 1 else f"{prefix}_NSEC_SIZE"])
+        except KeyError:
+            return None
+        sec_struct, frac_struct = struct.Struct("=" + sec_fmt), struct.Struct("=" + frac_fmt)
+
+        def decode(payload: bytes) -> Control | None:
+            if len(payload) != size:
+                return None
+            (sec,) = sec_struct.unpack_from(payload, 0)
+            (frac,) = frac_struct.unpack_from(payload, frac_offset)
+            return Timestamp(sec * 1_000_000_000 + frac * scale)
+
+        return decode
+
+    # -- public ---------------------------------------------------------------
+
+    def normalize(self, ancdata: Iterable[NativeControl]) -> tuple[Control, ...]:
+        """Decode native (level, type, data) tuples; unknown or malformed ones become RawControl.
+
+        Equal PacketInfo objects (a dual-stack socket reports an IPv4 datagram
+        through both IP_PKTINFO and IPV6_PKTINFO) are merged into one.
+        """
+        out: list[Control] = []
+        seen_pktinfo: PacketInfo | None = None
+        for level, kind, data in ancdata:
+            payload = bytes(data)
+            decoder = self.decoders.get((level, kind))
+            control = decoder(payload) if decoder is not None else None
+            if control is None:
+                control = RawControl(level, kind, payload)
+            elif type(control) is PacketInfo:
+                if control == seen_pktinfo:
+                    continue
+                seen_pktinfo = control
+            out.append(control)
+        return tuple(out)
+
+    def flags_from_native(self, value: int) -> MsgFlag:
+        """Map native flag bits onto MsgFlag; bits with no portable meaning are dropped."""
+        cached = self._flag_cache.get(value)
+        if cached is not None:
+            return cached
+        result = MsgFlag(0)
+        for native, flag in self._flags_from:
+            if value & native:
+                result |= flag
+        if len(self._flag_cache) < 256:  # noqa: PLR2004 - flag combinations are few
+            self._flag_cache[value] = result
+        return result
+
+    def flags_to_native(self, flags: MsgFlag) -> int:
+        """Map MsgFlag onto native bits; ValueError names a flag this platform lacks."""
+        native = 0
+        for flag in MsgFlag:
+            if flags & flag:
+                if flag not in self._flags_to:
+                    msg = f"MsgFlag.{flag.name} has no native equivalent on this platform"
+                    raise ValueError(msg)
+                native |= self._flags_to[flag]
+        return native
+
+    def encode(self, controls: Iterable[Control], family: int | None = None) -> list[NativeControl]:
+        """Encode controls as native (level, type, data) tuples for sendmsg.
+
+        Args:
+            controls: control objects; RawControl passes through unchanged.
+            family: AF_INET or AF_INET6, for the controls whose IPv4 and IPv6
+                forms differ (TrafficClass, HopLimit).  PacketInfo's address
+                picks its own form.
+
+        Raises:
+            ValueError: a control this platform cannot send, or a missing family.
+            TypeError: an object that is not a control.
+        """
+        return [self._encode_one(control, family) for control in controls]
+
+    def _need(self, control: Control, *names: str) -> list[int]:
+        missing = [name for name in names if name not in self.constants]
+        if missing:
+            msg = f"{type(control).__name__} cannot be sent on {sys.platform}: it lacks {', '.join(missing)}"
+            raise ValueError(msg)
+        return [self.constants[name] for name in names]
+
+    def _family(self, control: Control, family: int | None) -> bool:
+        """Return True for IPv6, False for IPv4."""
+        if family == self.constants.get("AF_INET6"):
+            return True
+        if family == self.constants.get("AF_INET"):
+            return False
+        msg = f"encoding {type(control).__name__} needs family=AF_INET or AF_INET6, not {family!r}"
+        raise ValueError(msg)
+
+    def _encode_one(self, control: Control, family: int | None) -> NativeControl:  # noqa: PLR0911
+        c = self.constants
+        if isinstance(control, RawControl):
+            return (control.level, control.type, bytes(control.data))
+        if isinstance(control, PacketInfo):
+            return self._encode_pktinfo(control)
+        if isinstance(control, (TrafficClass, HopLimit)):
+            if not 0 <= control.value <= 255:  # noqa: PLR2004
+                msg = f"{type(control).__name__} value must be 0-255, not {control.value}"
+                raise ValueError(msg)
+            v6 = self._family(control, family)
+            if isinstance(control, TrafficClass):
+                names = ("IPPROTO_IPV6", "IPV6_TCLASS") if v6 else ("IPPROTO_IP", "IP_TOS")
+            else:
+                names = ("IPPROTO_IPV6", "IPV6_HOPLIMIT") if v6 else ("IPPROTO_IP", "IP_TTL")
+            level, kind = self._need(control, *names)
+            return (level, kind, _INT.pack(control.value))
+        if isinstance(control, FileDescriptors):
+            level, kind = self._need(control, "SOL_SOCKET", "SCM_RIGHTS")
+            return (level, kind, struct.pack(f"={len(control.fds)}i", *control.fds))
+        if isinstance(control, Credentials):
+            level, kind = self._need(control, "SOL_SOCKET", "SCM_CREDENTIALS")
+            return (level, kind, struct.pack("=iII", control.pid, control.uid, control.gid))
+        if isinstance(control, SegmentSize):
+            if "UDP_SEGMENT" in c:  # Linux wants a u16 here (PLATFORMS 2.1)
+                level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEGMENT")
+                return (level, kind, _UINT16.pack(control.value))
+            level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEND_MSG_SIZE")
+            return (level, kind, struct.pack("=I", control.value))
+        if isinstance(control, Timestamp):
+            msg = "Timestamp is receive-only and cannot be sent"
+            raise ValueError(msg)
+        msg = f"expected a portmsg control object, not {type(control).__name__}"
+        raise TypeError(msg)
+
+    def _encode_pktinfo(self, control: PacketInfo) -> NativeControl:
+        c = self.constants
+        v6 = isinstance(control.address, IPv6Address)
+        prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
+        names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")
+        level, kind, size, addr, index, index_size = self._need(
+            control, *names, f"{prefix}_SIZE", f"{prefix}_ADDR_OFFSET", f"{prefix}_IFINDEX_OFFSET", f"{prefix}_IFINDEX_SIZE"
+        )
+        payload = bytearray(size)
+        packed = control.address.packed
+        payload[addr : addr + len(packed)] = packed
+        # Linux and macOS pick the source from ipi_spec_dst; Windows from ipi_addr.
+        spec_dst = c.get(f"{prefix}_SPEC_DST_OFFSET")
+        if spec_dst is not None:
+            payload[spec_dst : spec_dst + len(packed)] = packed
+        struct.pack_into("=" + _unsigned(index_size), payload, index, control.interface)
+        return (level, kind, bytes(payload))
+
+
+def _decode_traffic_class(payload: bytes) -> Control | None:
+    value = _small_int(payload)
+    return None if value is None else TrafficClass(value)
+
+
+def _decode_hop_limit(payload: bytes) -> Control | None:
+    value = _small_int(payload)
+    return None if value is None else HopLimit(value)
+
+
+def _decode_fds(payload: bytes) -> Control | None:
+    if len(payload) % _INT.size:
+        return None
+    return FileDescriptors(struct.unpack(f"={len(payload) // _INT.size}i", payload))
+
+
+def _decode_credentials(payload: bytes) -> Control | None:
+    if len(payload) != 12:  # noqa: PLR2004 - struct ucred
+        return None
+    return Credentials(*struct.unpack("=iII", payload))
+
+
+def _decode_segment_size(payload: bytes) -> Control | None:
+    if len(payload) == _INT.size:
+        return SegmentSize(int(struct.unpack("=I", payload)[0]))
+    if len(payload) == _UINT16.size:
+        return SegmentSize(int(_UINT16.unpack(payload)[0]))
+    return None
