@@ -138,7 +138,7 @@ def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Itera
 # For each feature: candidate (level, option, delivered type) names per
 # address family, the first one the platform defines is used.  A feature is
 # offered only where the normalizer can decode what the option delivers.
-_V4, _V6, _SOCKET, _UNIX = "v4", "v6", "socket", "unix"
+_V4, _V6, _SOCKET, _UNIX, _UDP = "v4", "v6", "socket", "unix", "udp"
 _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     Feature.PACKET_INFO: {
         _V4: [("IPPROTO_IP", "IP_PKTINFO", "IP_PKTINFO")],
@@ -160,7 +160,7 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
         _UNIX: [("SOL_SOCKET", "SO_PASSCRED", "SCM_CREDENTIALS")],
     },
     Feature.SEGMENT_OFFLOAD: {
-        _V4: [("IPPROTO_UDP", "UDP_GRO", "UDP_GRO"), ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO")],
+        _UDP: [("IPPROTO_UDP", "UDP_GRO", "UDP_GRO"), ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO")],
     },
 }
 # The value each option is set to (1 unless listed).
@@ -171,15 +171,16 @@ def _families(sock: socket.socket) -> list[str]:
     family = int(sock.family)
     if family == _C.get("AF_UNIX"):
         return [_SOCKET, _UNIX] if sock.type == socket.SOCK_DGRAM else [_SOCKET]
+    udp = [_UDP] if sock.type == socket.SOCK_DGRAM else []
     if family == _C["AF_INET"]:
-        return [_SOCKET, _V4]
+        return [_SOCKET, _V4, *udp]
     if family == _C["AF_INET6"]:
         try:
             v6only = sock.getsockopt(_C["IPPROTO_IPV6"], _C["IPV6_V6ONLY"])
         except OSError:
             v6only = 1
         # A dual-stack socket gets IPv4 datagrams too: set both families' options.
-        return [_SOCKET, _V6] if v6only else [_SOCKET, _V6, _V4]
+        return [_SOCKET, _V6, *udp] if v6only else [_SOCKET, _V6, _V4, *udp]
     return []
 
 
@@ -208,15 +209,10 @@ def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
         if not isinstance(feature, Feature):
             msg = f"expected a Feature, not {feature!r}"
             raise TypeError(msg)
-        if feature is Feature.SEGMENT_OFFLOAD and (sock.type != socket.SOCK_DGRAM or _V4 not in families):
-            continue
         specs = _OPTIONS[feature]
         wanted = [specs[f] for f in families if f in specs]
         if not wanted:
             continue
-        # SEGMENT_OFFLOAD's options are UDP-level, one for both families.
-        if feature is Feature.SEGMENT_OFFLOAD:
-            wanted = wanted[:1]
         options = [_candidate(spec) for spec in wanted]
         ok = all(option is not None for option in options)
         for option in options:

@@ -9,6 +9,7 @@ would raise.  This module never imports a compiled module itself.
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import select
 import socket
@@ -49,9 +50,9 @@ def _wait_writable(fd: int, timeout: float) -> bool:
     return bool(writable or errors)
 
 
-def _index(value: object) -> int:
+def _index(value: Any) -> int:
     """Convert like the stdlib's integer arguments (same TypeError text)."""
-    return value.__index__() if not isinstance(value, int) else value  # type: ignore[attr-defined]
+    return operator.index(value)
 
 
 def _bytes(item: object) -> bytes:
@@ -185,7 +186,7 @@ class CffiBackend:
         for item in items:
             try:
                 cbufs.append(self.ffi.from_buffer(item, require_writable=True))
-            except TypeError:
+            except (TypeError, BufferError):
                 msg = "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
                 raise TypeError(msg) from None
         return self._receive(sock, cbufs, [len(b) for b in cbufs], ancbufsize, flags)

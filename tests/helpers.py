@@ -1,0 +1,98 @@
+"""The one round-trip helper and socket factories every behaviour test uses.
+
+These tests run unchanged on every backend (Linux natively, Windows under
+Wine).  They ask `portmsg.enable()` what the platform offers instead of
+checking sys.platform, and skip with the library's own answer when a
+feature is absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+import portmsg
+from portmsg import Feature, Message
+
+LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
+TIMEOUT = 5.0
+
+
+def _ipv6_works() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+FAMILIES = [socket.AF_INET] + ([socket.AF_INET6] if _ipv6_works() else [])
+
+
+@dataclass
+class Pair:
+    """A bound receiver and a sender on loopback."""
+
+    receiver: socket.socket
+    sender: socket.socket
+    family: int
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.receiver.getsockname()[:2]
+        return host, port
+
+    def send(self, payload: bytes = b"ping") -> None:
+        self.sender.sendto(payload, self.address)
+
+    def enable(self, *features: Feature) -> frozenset[Feature]:
+        return portmsg.enable(self.receiver, *features)
+
+    def require(self, *features: Feature) -> None:
+        """Enable features; skip with the library's own report if one is missing."""
+        on = self.enable(*features)
+        missing = [f.name for f in features if f not in on]
+        if missing:
+            pytest.skip(f"portmsg.enable() reports {', '.join(missing)} unavailable on backend {portmsg.BACKEND}")
+
+    def roundtrip(self, payload: bytes = b"ping", **recv_args: object) -> Message:
+        """Send payload to the receiver and receive it with portmsg.recv."""
+        self.send(payload)
+        return portmsg.recv(self.receiver, **recv_args)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def udp_pair(family: int, *, bind: str | None = None) -> Iterator[Pair]:
+    receiver = socket.socket(family, socket.SOCK_DGRAM)
+    sender = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        receiver.bind((bind if bind is not None else LOOPBACK[family], 0))
+        sender.bind((LOOPBACK[family], 0))
+        receiver.settimeout(TIMEOUT)
+        sender.settimeout(TIMEOUT)
+        yield Pair(receiver, sender, family)
+    finally:
+        receiver.close()
+        sender.close()
+
+
+def dual_stack_socket() -> socket.socket:
+    """An AF_INET6 socket with IPV6_V6ONLY off, bound to [::]; skip where that is refused."""
+    if socket.AF_INET6 not in FAMILIES:
+        pytest.skip("IPv6 is not available on this host")
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+    except OSError as exc:
+        sock.close()
+        pytest.skip(f"this platform refuses a dual-stack socket: {exc}")
+    sock.settimeout(TIMEOUT)
+    return sock

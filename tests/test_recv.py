@@ -1,0 +1,266 @@
+"""Receive behaviour, the same on every backend."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from ipaddress import IPv4Address, ip_address
+
+import pytest
+from helpers import LOOPBACK, Pair, dual_stack_socket
+
+import portmsg
+from portmsg import ECN, Feature, HopLimit, MsgFlag, PacketInfo, RawControl, Timestamp, TrafficClass, native
+
+
+def test_recvmsg_returns_stdlib_shape(pair: Pair) -> None:
+    pair.send(b"hello")
+    data, ancdata, flags, address = portmsg.recvmsg(pair.receiver, 100)
+    assert data == b"hello"
+    assert ancdata == []
+    assert flags == 0
+    assert address == pair.sender.getsockname()
+
+
+def test_recvmsg_into_scatters_over_buffers(pair: Pair) -> None:
+    pair.send(b"0123456789")
+    first, second = bytearray(4), memoryview(bytearray(10))
+    nbytes, ancdata, flags, address = portmsg.recvmsg_into(pair.receiver, [first, second])
+    assert nbytes == 10
+    assert bytes(first) == b"0123"
+    assert bytes(second[:6]) == b"456789"
+    assert (ancdata, flags) == ([], 0)
+    assert address == pair.sender.getsockname()
+
+
+def test_recv_returns_message(pair: Pair) -> None:
+    message = pair.roundtrip(b"payload")
+    assert message.data == b"payload"
+    assert message.address == pair.sender.getsockname()
+    assert message.flags == MsgFlag(0)
+    assert not message.truncated
+    assert message.packet_info is None
+    assert message.ecn is None
+
+
+def test_zero_length_datagram(pair: Pair) -> None:
+    message = pair.roundtrip(b"")
+    assert message.data == b""
+    assert not message.truncated
+    pair.send(b"")
+    assert portmsg.recvmsg(pair.receiver, 10)[0] == b""
+
+
+def test_packet_info_gives_destination_and_interface(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO)
+    message = pair.roundtrip()
+    info = message.packet_info
+    assert info is not None
+    assert info.address == ip_address(LOOPBACK[pair.family])
+    assert info.interface > 0
+    assert [c for c in message.controls if isinstance(c, PacketInfo)] == [info]
+
+
+def test_packet_info_tells_apart_two_loopback_destinations() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM
+    ) as sender:
+        receiver.bind(("0.0.0.0", 0))
+        receiver.settimeout(5)
+        if Feature.PACKET_INFO not in portmsg.enable(receiver, Feature.PACKET_INFO):
+            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
+        port = receiver.getsockname()[1]
+        seen = []
+        for destination in ("127.0.0.1", "127.0.0.2"):
+            sender.sendto(destination.encode(), (destination, port))
+            message = portmsg.recv(receiver)
+            assert message.packet_info is not None
+            seen.append((message.data.decode(), str(message.packet_info.address)))
+        assert seen == [("127.0.0.1", "127.0.0.1"), ("127.0.0.2", "127.0.0.2")]
+
+
+def test_dual_stack_socket_reports_ipv4_destination_once() -> None:
+    receiver = dual_stack_socket()
+    with receiver, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        on = portmsg.enable(receiver, Feature.PACKET_INFO)
+        if Feature.PACKET_INFO not in on:
+            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
+        sender.sendto(b"v4", ("127.0.0.1", receiver.getsockname()[1]))
+        message = portmsg.recv(receiver)
+        assert message.data == b"v4"
+        assert message.address[0] == "::ffff:127.0.0.1"
+        infos = [c for c in message.controls if isinstance(c, PacketInfo)]
+        assert len(infos) == 1
+        assert infos[0].address == IPv4Address("127.0.0.1")
+
+
+def _set_traffic_class(pair: Pair, value: int) -> None:
+    if pair.family == socket.AF_INET:
+        pair.sender.setsockopt(socket.IPPROTO_IP, native.IP_TOS, value)
+    else:
+        try:
+            pair.sender.setsockopt(native.IPPROTO_IPV6, native.IPV6_TCLASS, value)
+        except OSError as exc:
+            pytest.skip(f"this platform cannot send an IPv6 traffic class: {exc}")
+
+
+@pytest.mark.parametrize("tos", [0x00, 0x02, 0x03, 0xB9])
+def test_traffic_class_carries_full_byte_and_ecn(pair: Pair, tos: int) -> None:
+    pair.require(Feature.TRAFFIC_CLASS)
+    _set_traffic_class(pair, tos)
+    message = pair.roundtrip()
+    assert message.traffic_class == TrafficClass(tos)
+    assert message.ecn == ECN(tos & 3)
+    assert message.traffic_class is not None
+    assert message.traffic_class.dscp == tos >> 2
+
+
+def test_hop_limit_arrives(pair: Pair) -> None:
+    pair.require(Feature.HOP_LIMIT)
+    if pair.family == socket.AF_INET:
+        pair.sender.setsockopt(socket.IPPROTO_IP, native.IP_TTL, 33)
+    else:
+        pair.sender.setsockopt(native.IPPROTO_IPV6, native.IPV6_UNICAST_HOPS, 33)
+    assert pair.roundtrip().hop_limit == HopLimit(33)
+
+
+def test_timestamp_is_kernel_receive_time(pair: Pair) -> None:
+    pair.require(Feature.TIMESTAMP)
+    before = time.time_ns()
+    message = pair.roundtrip()
+    after = time.time_ns()
+    assert isinstance(message.timestamp, Timestamp)
+    # The kernel stamps on arrival: within the send/receive window (1 ms slack for clock granularity).
+    assert before - 1_000_000 <= message.timestamp.ns <= after + 1_000_000
+
+
+def test_every_control_is_decoded_or_kept_raw(pair: Pair) -> None:
+    on = pair.enable()
+    message = pair.roundtrip()
+    kinds = {type(c) for c in message.controls}
+    expected = {
+        Feature.PACKET_INFO: PacketInfo,
+        Feature.TRAFFIC_CLASS: TrafficClass,
+        Feature.HOP_LIMIT: HopLimit,
+        Feature.TIMESTAMP: Timestamp,
+    }
+    for feature, kind in expected.items():
+        assert (kind in kinds) == (feature in on), feature
+    assert RawControl not in kinds, message.controls
+
+
+def test_enable_off_features_stay_off(pair: Pair) -> None:
+    assert pair.enable(Feature.HOP_LIMIT) <= {Feature.HOP_LIMIT}
+    message = pair.roundtrip()
+    assert message.packet_info is None
+    assert message.timestamp is None
+
+
+def test_peek_leaves_datagram_queued(pair: Pair) -> None:
+    pair.send(b"peeked")
+    first = portmsg.recv(pair.receiver, peek=True)
+    second = portmsg.recv(pair.receiver)
+    assert first.data == second.data == b"peeked"
+    assert not first.truncated
+    pair.send(b"again")
+    data, _, _, _ = portmsg.recvmsg(pair.receiver, 100, 0, native.MSG_PEEK)
+    assert data == b"again"
+    assert portmsg.recvmsg(pair.receiver, 100)[0] == b"again"
+
+
+def test_truncated_datagram_sets_trunc(pair: Pair) -> None:
+    pair.send(b"x" * 100)
+    message = portmsg.recv(pair.receiver, 10)
+    assert message.data == b"x" * 10
+    assert message.truncated
+    assert MsgFlag.TRUNC in message.flags
+    assert MsgFlag.CTRUNC not in message.flags
+
+
+def test_truncated_datagram_sets_native_msg_trunc_in_level1(pair: Pair) -> None:
+    pair.send(b"y" * 100)
+    data, _, flags, _ = portmsg.recvmsg(pair.receiver, 10)
+    assert data == b"y" * 10
+    assert flags & native.MSG_TRUNC
+
+
+def test_truncated_peek_keeps_datagram(pair: Pair) -> None:
+    pair.send(b"z" * 50)
+    assert portmsg.recv(pair.receiver, 5, peek=True).truncated
+    assert portmsg.recv(pair.receiver).data == b"z" * 50
+
+
+def test_small_control_buffer_sets_ctrunc(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO, Feature.HOP_LIMIT)
+    message = pair.roundtrip(ancbufsize=1)
+    assert MsgFlag.CTRUNC in message.flags
+    assert not message.truncated
+
+
+def test_nonblocking_empty_socket_raises_blocking_io_error(pair: Pair) -> None:
+    pair.receiver.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        portmsg.recv(pair.receiver)
+    with pytest.raises(BlockingIOError):
+        portmsg.recvmsg(pair.receiver, 10)
+
+
+def test_timeout_raises_timeout_error_after_the_timeout(pair: Pair) -> None:
+    pair.receiver.settimeout(0.2)
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="timed out"):
+        portmsg.recv(pair.receiver)
+    assert time.monotonic() - start >= 0.19
+
+
+def test_timeout_socket_receives_datagram_sent_while_waiting(pair: Pair) -> None:
+    pair.receiver.settimeout(5)
+    timer = threading.Timer(0.1, pair.send, args=(b"late",))
+    timer.start()
+    try:
+        assert portmsg.recv(pair.receiver).data == b"late"
+    finally:
+        timer.join()
+
+
+def test_blocking_recv_releases_the_gil(pair: Pair) -> None:
+    pair.receiver.settimeout(None)
+    ticks = []
+    done = threading.Event()
+
+    def count() -> None:
+        while not done.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    timer = threading.Timer(0.3, pair.send, args=(b"wake",))
+    timer.start()
+    try:
+        assert portmsg.recv(pair.receiver).data == b"wake"
+    finally:
+        done.set()
+        counter.join()
+        timer.join()
+    assert len(ticks) > 10
+
+
+def test_closed_socket_raises_like_stdlib(pair: Pair) -> None:
+    pair.receiver.close()
+    with pytest.raises(OSError) as ours:
+        portmsg.recv(pair.receiver)
+    with pytest.raises(OSError) as stdlib:
+        pair.receiver.recvfrom(10)
+    assert type(ours.value) is type(stdlib.value)
+    assert ours.value.errno == stdlib.value.errno
+
+
+def test_message_is_frozen_and_hashable(pair: Pair) -> None:
+    pair.enable()
+    message = pair.roundtrip()
+    with pytest.raises(AttributeError):
+        message.data = b"other"  # type: ignore[misc]
+    assert hash(message.controls) == hash(tuple(message.controls))
+    assert "Message(" in repr(message)
