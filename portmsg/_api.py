@@ -19,6 +19,7 @@ __all__ = [
     "CMSG_LEN",
     "CMSG_SPACE",
     "NORMALIZER",
+    "disable_udp_resets",
     "enable",
     "encode",
     "normalize",
@@ -131,6 +132,24 @@ def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Itera
     """
     ancdata = NORMALIZER.encode(controls, int(sock.family))
     return IMPL.sendmsg(sock, [data], ancdata, 0, address)
+
+
+def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
+    """Stop ICMP errors from failing later receives on an unconnected UDP socket.
+
+    Returns:
+        The options that were turned off: {"SIO_UDP_CONNRESET", "SIO_UDP_NETRESET"}
+        on Windows, fewer where the provider refuses one (Wine has no
+        SIO_UDP_NETRESET); an empty set on POSIX, which has nothing to turn
+        off.
+
+    Platforms:
+        Windows, by default and like its stdlib, fails the next receive with
+        ConnectionResetError (WSAECONNRESET) after an ICMP port unreachable,
+        and with WSAENETRESET after a TTL expiry, even on unconnected sockets.
+        POSIX reports ICMP errors only on connected sockets (ECONNREFUSED).
+    """
+    return IMPL.disable_udp_resets(sock)
 
 
 # -- enable() -------------------------------------------------------------------

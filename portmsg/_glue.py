@@ -120,6 +120,11 @@ class CffiBackend:
     def _check_recv_flags(self, flags: int) -> None:
         """Reject input flags the OS does not take (Windows: only MSG_PEEK)."""
 
+    def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
+        """POSIX has no UDP resets to turn off: it reports ICMP errors only on connected sockets."""
+        self._fileno(sock)
+        return frozenset()
+
     # -- shared helpers -------------------------------------------------------------
 
     def cmsg_len(self, length: int) -> int:

@@ -111,6 +111,7 @@ class Normalizer:
         add(udp, "UDP_GRO", _decode_segment_size)
         add(udp, "UDP_SEGMENT", _decode_segment_size)
         add(udp, "UDP_COALESCED_INFO", _decode_segment_size)
+        add(udp, "UDP_SEND_MSG_SIZE", _decode_segment_size)
         native_flags = {flag: c[name] for flag, name in _FLAG_NAMES.items() if name in c}
         self._flags_from = tuple((native, flag) for flag, native in native_flags.items())
         self._flags_to = native_flags

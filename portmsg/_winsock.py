@@ -1,0 +1,120 @@
+"""Windows glue over portmsg._winsock_cffi: WSARecvMsg/WSASendMsg, WSAGetLastError.
+
+The extension-function pointers belong to the socket's provider, not to the
+process (quinn-udp learned this from a layered provider, quinn PR #2825):
+they are looked up with WSAIoctl on the socket itself and cached under the
+provider's catalog entry id, and per socket object so the common path costs
+one dict lookup.
+"""
+
+from __future__ import annotations
+
+import socket
+import weakref
+from typing import Any
+
+from ._glue import CffiBackend
+from ._winsock_cffi import ffi, lib
+
+__all__ = ["BACKEND", "WinsockBackend"]
+
+_RECV, _SEND = 0, 1
+
+
+class WinsockBackend(CffiBackend):
+    """WSARecvMsg / WSASendMsg with the control walk done in the same C call."""
+
+    name = "winsock"
+    EINTR = None  # Winsock calls are not interrupted by signals
+
+    def __init__(self, ffi: Any, lib: Any) -> None:
+        super().__init__(ffi, lib)
+        c = self.constants
+        self._wouldblock = c["WSAEWOULDBLOCK"]
+        self._peek = c["MSG_PEEK"]
+        self._by_provider: dict[int, tuple[Any, Any]] = {}
+        self._by_socket: weakref.WeakKeyDictionary[socket.socket, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+
+    # -- errors ------------------------------------------------------------------
+
+    def _error(self, code: int) -> OSError:
+        """OSError(winerror=code): Python derives errno and the subclass from it, as the stdlib does."""
+        text = self.ffi.new("wchar_t[]", 512)
+        n = self.lib.pm_error_text(code, text, 512)
+        message = self.ffi.string(text, n) if n > 0 else f"Windows Error {code:#x}"  # CPython's fallback text
+        return OSError(0, message, None, code)
+
+    def _would_block(self, code: int) -> bool:
+        return code == self._wouldblock
+
+    def _ebadf(self) -> int:
+        return self.constants["WSAENOTSOCK"]
+
+    def _check_recv_flags(self, flags: int) -> None:
+        # Only MSG_PEEK is valid input for WSARecvMsg; Wine accepts anything,
+        # so check here to behave the same on both.
+        if flags & ~self._peek:
+            msg = f"flags: WSARecvMsg takes only MSG_PEEK ({self._peek:#x}) as input, not {flags:#x}"
+            raise ValueError(msg)
+
+    # -- extension functions -----------------------------------------------------------
+
+    def provider_functions(self, sock: socket.socket, fd: int) -> tuple[Any, Any]:
+        """(WSARecvMsg, WSASendMsg) for this socket's provider."""
+        cached = self._by_socket.get(sock)
+        if cached is not None and cached[0] == fd:
+            return cached[1], cached[2]
+        error = self.ffi.new("int *")
+        catalog = self.ffi.new("unsigned long *")
+        if self.lib.pm_provider_id(fd, catalog, error) != 0:
+            raise self._error(int(error[0]))
+        functions = self._by_provider.get(int(catalog[0]))
+        if functions is None:
+            found = []
+            for which, name in ((_RECV, "WSARecvMsg"), (_SEND, "WSASendMsg")):
+                fn = self.lib.pm_extension(fd, which, error)
+                if fn == self.ffi.NULL:
+                    code = int(error[0])
+                    exc = self._error(code)
+                    exc.strerror = f"this socket's provider has no {name}: {exc.strerror}"
+                    raise exc
+                found.append(fn)
+            functions = (found[0], found[1])
+            self._by_provider[int(catalog[0])] = functions
+        self._by_socket[sock] = (fd, *functions)
+        return functions
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _recv_call(  # noqa: PLR0913 - mirrors the C entry point
+        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: Any, control: Any,
+        controllen: int, flags: int, records: Any, maxrecords: int, result: Any,
+    ) -> int:
+        recv_fn, _ = self.provider_functions(sock, fd)
+        if lib.pm_wsarecvmsg(recv_fn, fd, bufs, nbufs, name, self._name_size, control, controllen, flags,
+                             records, maxrecords, result):
+            return int(result.error)
+        return 0
+
+    def _send_call(  # noqa: PLR0913 - mirrors the C entry point
+        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: bytes, control: Any,
+        controllen: int, flags: int,
+    ) -> tuple[int, int]:
+        _, send_fn = self.provider_functions(sock, fd)
+        error = ffi.new("int *")
+        cname = ffi.from_buffer(name) if name else ffi.NULL
+        sent = lib.pm_wsasendmsg(send_fn, fd, bufs, nbufs, cname, len(name), control, controllen, flags, error)
+        return (int(sent), 0) if sent >= 0 else (-1, int(error[0]))
+
+    def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
+        """Turn off WSAECONNRESET / WSAENETRESET after ICMP errors; return which were turned off."""
+        _, fd = self._fileno(sock)
+        done = set()
+        error = ffi.new("int *")
+        for name in ("SIO_UDP_CONNRESET", "SIO_UDP_NETRESET"):
+            if name in self.constants and lib.pm_ioctl_bool(fd, self.constants[name] & 0xFFFFFFFF, 0, error) == 0:
+                done.add(name)
+        return frozenset(done)
+
+
+BACKEND = WinsockBackend(ffi, lib)

@@ -1,0 +1,163 @@
+"""POSIX-only behaviour: Unix datagram sockets, SCM_RIGHTS, SCM_CREDENTIALS.
+
+Backend-specific because Windows has no AF_UNIX datagram sockets, so no
+descriptor or credential passing (PLATFORMS 4.9); Wine 8 cannot create
+AF_UNIX sockets at all.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+
+import portmsg
+from portmsg import Credentials, Feature, FileDescriptors, MsgFlag, native
+
+pytestmark = pytest.mark.skipif(portmsg.BACKEND != "posix", reason="Unix datagram sockets exist only on POSIX")
+fcntl = pytest.importorskip("fcntl", reason="fcntl exists only on POSIX")
+LINUX = sys.platform.startswith("linux")
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
+
+
+def _open_fds() -> set[int]:
+    """Every open descriptor number (checked one by one, so the check opens none)."""
+    return {fd for fd in range(min(os.sysconf("SC_OPEN_MAX"), 4096)) if _is_open(fd)}
+
+
+@pytest.fixture
+def unix_pair():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b.settimeout(5)
+    with a, b:
+        yield a, b
+
+
+def test_fd_passing_round_trips(unix_pair) -> None:
+    sender, receiver = unix_pair
+    r, w = os.pipe()
+    try:
+        portmsg.send(sender, b"pipe", controls=[FileDescriptors((w,))])
+        message = portmsg.recv(receiver)
+        assert message.data == b"pipe"
+        assert message.fds is not None
+        with message.fds as fds:
+            (received,) = fds.fds
+            assert received not in (r, w)
+            os.write(received, b"through")
+            assert os.read(r, 10) == b"through"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.skipif(not LINUX, reason="MSG_CMSG_CLOEXEC is Linux/FreeBSD only; macOS cannot set it atomically")
+def test_received_fds_are_close_on_exec(unix_pair) -> None:
+    sender, receiver = unix_pair
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        portmsg.send(sender, b"x", controls=[FileDescriptors((fd,))])
+    finally:
+        os.close(fd)
+    message = portmsg.recv(receiver)
+    assert message.fds is not None
+    with message.fds:
+        assert fcntl.fcntl(message.fds.fds[0], fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert not message.flags & ~(MsgFlag.TRUNC | MsgFlag.CTRUNC)
+
+
+def test_fds_stay_open_until_caller_closes_them(unix_pair) -> None:
+    sender, receiver = unix_pair
+    before = _open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    portmsg.send(sender, b"x", controls=[FileDescriptors((fd, fd, fd))])
+    os.close(fd)
+    message = portmsg.recv(receiver)
+    del message  # no finalizer closes them
+    import gc
+
+    gc.collect()
+    after = _open_fds()
+    new = after - before
+    assert len(new) == 3
+    for leftover in new:
+        os.close(leftover)
+    assert _open_fds() == before
+
+
+def test_ctrunc_with_fds_leaks_nothing(unix_pair) -> None:
+    sender, receiver = unix_pair
+    before = _open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    portmsg.send(sender, b"x", controls=[FileDescriptors((fd,) * 8)])
+    os.close(fd)
+    # Room for 2 descriptors: the kernel installs 2, closes 6 and sets MSG_CTRUNC.
+    message = portmsg.recv(receiver, ancbufsize=portmsg.CMSG_SPACE(8))
+    assert MsgFlag.CTRUNC in message.flags
+    assert message.fds is not None
+    assert len(message.fds) == 2
+    message.fds.close()
+    assert _open_fds() == before
+
+
+def test_credentials_arrive_when_enabled(unix_pair) -> None:
+    sender, receiver = unix_pair
+    if Feature.CREDENTIALS not in portmsg.enable(receiver, Feature.CREDENTIALS):
+        pytest.skip(f"portmsg.enable() reports CREDENTIALS unavailable on {sys.platform}")
+    sender.send(b"who")
+    message = portmsg.recv(receiver)
+    assert message.credentials == Credentials(os.getpid(), os.getuid(), os.getgid())
+
+
+@pytest.mark.skipif(not LINUX, reason="SCM_CREDENTIALS is Linux's")
+def test_linux_delivers_credentials_feature() -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        assert portmsg.enable(sock, Feature.CREDENTIALS) == {Feature.CREDENTIALS}
+
+
+def test_sent_credentials_are_checked_by_kernel(unix_pair) -> None:
+    if not hasattr(native, "SCM_CREDENTIALS"):
+        pytest.skip("no SCM_CREDENTIALS on this platform")
+    sender, receiver = unix_pair
+    portmsg.enable(receiver, Feature.CREDENTIALS)
+    portmsg.send(sender, b"me", controls=[Credentials(os.getpid(), os.getuid(), os.getgid())])
+    assert portmsg.recv(receiver).credentials == Credentials(os.getpid(), os.getuid(), os.getgid())
+
+
+def test_unix_datagram_to_path(tmp_path) -> None:
+    path = str(tmp_path / "s")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, socket.socket(
+        socket.AF_UNIX, socket.SOCK_DGRAM
+    ) as sender:
+        receiver.bind(path)
+        receiver.settimeout(5)
+        assert portmsg.send(sender, b"to path", path) == 7
+        message = portmsg.recv(receiver)
+        assert message.data == b"to path"
+
+
+def test_unix_path_too_long_is_an_os_error() -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        with pytest.raises(OSError, match="too long"):
+            portmsg.send(sender, b"x", "/" + "a" * 200)
+
+
+@pytest.mark.skipif(not LINUX, reason="Linux expectations")
+def test_linux_enables_every_ip_feature() -> None:
+    """The platform table in the README promises these on Linux: a regression must fail, not skip."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+            assert portmsg.enable(sock) == {
+                Feature.PACKET_INFO, Feature.TRAFFIC_CLASS, Feature.HOP_LIMIT, Feature.TIMESTAMP,
+                Feature.SEGMENT_OFFLOAD,
+            }
