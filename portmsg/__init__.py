@@ -13,6 +13,7 @@ from . import native as native
 from ._api import BACKEND as BACKEND
 from ._api import CMSG_LEN as CMSG_LEN
 from ._api import CMSG_SPACE as CMSG_SPACE
+from ._api import PLATFORM as PLATFORM
 from ._api import disable_udp_resets as disable_udp_resets
 from ._api import enable as enable
 from ._api import encode as encode
@@ -41,6 +42,7 @@ __all__ = [
     "CMSG_LEN",
     "CMSG_SPACE",
     "ECN",
+    "PLATFORM",
     "Control",
     "Credentials",
     "Feature",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import socket
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import BACKEND, Feature, Message, __version__, enable, native, recv
+from . import BACKEND, PLATFORM, Feature, Message, __version__, enable, native, recv
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -176,9 +175,8 @@ def probe(*, as_json: bool = False) -> int:
     header = {
         "portmsg": __version__,
         "backend": BACKEND,
-        "platform": sys.platform,
-        "system": platform.system() or sys.platform,
-        "python": platform.python_version(),
+        "platform": PLATFORM,
+        "python": sys.version.split()[0],
     }
     if as_json:
         print(json.dumps({**header, "rows": rows}, indent=2))

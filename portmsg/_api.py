@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKEND",
     "CMSG_LEN",
+    "PLATFORM",
     "CMSG_SPACE",
     "NORMALIZER",
     "disable_udp_resets",
@@ -32,6 +33,8 @@ __all__ = [
 
 BACKEND: str = IMPL.name
 """The backend in use: "posix" or "winsock"."""
+PLATFORM: str = IMPL.platform
+"""Where portmsg runs: sys.platform on POSIX, "windows MAJOR.BUILD" or "wine VERSION"."""
 
 NORMALIZER = Normalizer(IMPL.constants)
 _C = IMPL.constants

@@ -18,6 +18,7 @@ class Backend(Protocol):
     """What _api needs from a backend: native numbers in, native tuples out."""
 
     name: str
+    platform: str
     constants: dict[str, int]
 
     def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]: ...

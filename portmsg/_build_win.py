@@ -121,6 +121,9 @@ int pm_ioctl_bool(pm_socket s, unsigned long code, int value, int *error);
 
 /* The system's message for a Winsock error code, as the stdlib shows it. */
 int pm_error_text(int code, wchar_t *buffer, int size);
+
+/* Wine's version string, or NULL on Windows (ntdll's wine_get_version). */
+const char *pm_wine_version(void);
 """
 
 ENTRY_SOURCE = r"""
@@ -287,6 +290,14 @@ int pm_error_text(int code, wchar_t *buffer, int size)
     if (n < (DWORD)size)
         buffer[n] = 0;
     return (int)n;
+}
+
+const char *pm_wine_version(void)
+{
+    typedef const char *(*pm_version_fn)(void);
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    pm_version_fn fn = ntdll != NULL ? (pm_version_fn)(void *)GetProcAddress(ntdll, "wine_get_version") : NULL;
+    return fn != NULL ? fn() : NULL;
 }
 """
 

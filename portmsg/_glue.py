@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -73,6 +74,10 @@ class CffiBackend:
 
     name = ""
     EINTR: int | None = errno.EINTR
+    platform: str = sys.platform
+    """Where this runs: sys.platform on POSIX; "windows 10.0.x" or "wine 8.0" on Windows."""
+    _send_controls_refused: str | None = None
+    """Why control messages cannot be sent here (Wine drops them), or None."""
 
     def __init__(self, ffi: Any, lib: Any) -> None:
         self.ffi = ffi
@@ -372,6 +377,9 @@ class CffiBackend:
             raise TypeError(msg) from None
         flags = _index(flags)
         control, controllen = self.encode_control(controls)
+        if controllen and self._send_controls_refused:
+            msg = f"{self._send_controls_refused}; nothing was sent"
+            raise OSError(errno.EOPNOTSUPP, msg)
         sock, fd = self._fileno(sock)
         name = b"" if address is None else self.sockaddr(sock, address)
         bufs = ffi.new("pm_buf[]", max(len(cbufs), 1))

@@ -10,6 +10,7 @@ one dict lookup.
 from __future__ import annotations
 
 import socket
+import sys
 import weakref
 from typing import Any
 
@@ -34,6 +35,14 @@ class WinsockBackend(CffiBackend):
         self._peek = c["MSG_PEEK"]
         self._by_provider: dict[int, tuple[Any, Any]] = {}
         self._by_socket: weakref.WeakKeyDictionary[socket.socket, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+        wine = lib.pm_wine_version()
+        if wine != ffi.NULL:
+            self.platform = f"wine {ffi.string(wine).decode()}"
+            # Wine 8 accepts control messages on WSASendMsg and drops them:
+            # refuse rather than let a datagram leave without them.
+            self._send_controls_refused = f"{self.platform} ignores control messages passed to WSASendMsg"
+        else:
+            self.platform = f"windows {sys.getwindowsversion().major}.{sys.getwindowsversion().build}"  # type: ignore[attr-defined,unused-ignore]
 
     # -- errors ------------------------------------------------------------------
 

@@ -83,6 +83,18 @@ def udp_pair(family: int, *, bind: str | None = None) -> Iterator[Pair]:
         sender.close()
 
 
+def send_with_controls(sock: socket.socket, data: bytes, address: object, controls: list) -> int:
+    """portmsg.send, skipping with the library's reason where it refuses to send controls (Wine)."""
+    import errno
+
+    try:
+        return portmsg.send(sock, data, address, controls=controls)
+    except OSError as exc:
+        if exc.errno == errno.EOPNOTSUPP:
+            pytest.skip(str(exc))
+        raise
+
+
 def dual_stack_socket() -> socket.socket:
     """An AF_INET6 socket with IPV6_V6ONLY off, bound to [::]; skip where that is refused."""
     if socket.AF_INET6 not in FAMILIES:

@@ -17,10 +17,9 @@ from helpers import Pair, udp_pair
 import portmsg
 from portmsg import native
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(socket.socket, "recvmsg"),
-    reason="the stdlib has no socket.recvmsg on this platform (Windows): nothing to compare against",
-)
+if not hasattr(socket.socket, "recvmsg"):
+    pytest.skip("the stdlib has no socket.recvmsg on this platform (Windows): nothing to compare against",
+                allow_module_level=True)
 
 TIMESTAMP_TYPES = {getattr(native, n) for n in ("SCM_TIMESTAMP", "SCM_TIMESTAMPNS") if hasattr(native, n)}
 

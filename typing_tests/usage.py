@@ -1,0 +1,35 @@
+"""User-style calls that mypy --strict must accept (the exact types a user sees)."""
+
+from __future__ import annotations
+
+import socket
+from ipaddress import IPv4Address, IPv6Address
+
+import portmsg
+from portmsg import ECN, Feature, Message, MsgFlag, PacketInfo, TrafficClass
+
+
+def receive(sock: socket.socket) -> tuple[IPv4Address | IPv6Address | None, ECN | None]:
+    on: frozenset[Feature] = portmsg.enable(sock, Feature.PACKET_INFO, Feature.TRAFFIC_CLASS)
+    assert Feature.PACKET_INFO in on
+    message: Message = portmsg.recv(sock, 2048, peek=False)
+    info: PacketInfo | None = message.packet_info
+    flags: MsgFlag = message.flags
+    assert not flags & MsgFlag.TRUNC
+    return (info.address if info else None), message.ecn
+
+
+def level1(sock: socket.socket) -> int:
+    data, ancdata, flags, address = portmsg.recvmsg(sock, 1500, portmsg.CMSG_SPACE(20))
+    for level, kind, payload in ancdata:
+        assert isinstance(level, int) and isinstance(kind, int) and isinstance(payload, bytes)
+    nbytes, _, _, _ = portmsg.recvmsg_into(sock, [bytearray(10)])
+    sent: int = portmsg.sendmsg(sock, [data], ancdata, 0, address)
+    return nbytes + flags + sent + portmsg.native.IPPROTO_IP
+
+
+def reply(sock: socket.socket, message: Message) -> int:
+    controls: list[portmsg.Control] = [TrafficClass(ECN.ECT0)]
+    if message.packet_info:
+        controls.append(PacketInfo(message.packet_info.address, 0))
+    return portmsg.send(sock, b"answer", message.address, controls=controls)
