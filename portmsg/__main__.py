@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
@@ -15,6 +16,7 @@ from . import BACKEND, PLATFORM, Feature, Message, __version__, enable, native, 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+_AF_UNIX: int = getattr(socket, "AF_UNIX", -1)  # absent on Windows
 _TOS = 0xBA  # DSCP 46 (EF), ECN ECT(0): a value no default path sets
 _PROBE_TIMEOUT = 2.0
 
@@ -68,16 +70,15 @@ def describe(message: Message) -> dict[str, Any]:
 
 def _set_quietly(sock: socket.socket, level: str, option: str, value: int) -> None:
     if hasattr(native, level) and hasattr(native, option):
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(getattr(native, level), getattr(native, option), value)
-        except OSError:
-            pass
 
 
 def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature], Message | None, str | None]:
-    with socket.socket(family, socket.SOCK_DGRAM) as receiver, socket.socket(
-        socket.AF_INET if ":" not in target else socket.AF_INET6, socket.SOCK_DGRAM
-    ) as sender:
+    with (
+        socket.socket(family, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET if ":" not in target else socket.AF_INET6, socket.SOCK_DGRAM) as sender,
+    ):
         if family == socket.AF_INET6 and ":" not in target:
             _set_quietly(receiver, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
         receiver.bind((bind, 0))
@@ -97,9 +98,10 @@ def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature]
 def _probe_unix() -> tuple[frozenset[Feature], Message | None, str | None]:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "probe.sock")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, socket.socket(
-            socket.AF_UNIX, socket.SOCK_DGRAM
-        ) as sender:
+        with (
+            socket.socket(_AF_UNIX, socket.SOCK_DGRAM) as receiver,
+            socket.socket(_AF_UNIX, socket.SOCK_DGRAM) as sender,
+        ):
             receiver.bind(path)
             enabled = enable(receiver)
             receiver.settimeout(_PROBE_TIMEOUT)
@@ -144,7 +146,7 @@ def probe(*, as_json: bool = False) -> int:
     if socket.has_ipv6:
         transports.append(("ipv6", lambda: _probe_inet(socket.AF_INET6, "::1", "::1")))
         transports.append(("dual-stack v4", lambda: _probe_inet(socket.AF_INET6, "::", "127.0.0.1")))
-    if hasattr(socket, "AF_UNIX") and BACKEND == "posix":
+    if _AF_UNIX != -1 and BACKEND == "posix":
         transports.append(("unix dgram", _probe_unix))
     rows = []
     for transport, run in transports:
@@ -163,14 +165,25 @@ def probe(*, as_json: bool = False) -> int:
                     "value": value,
                 }
             )
-        extra = [] if message is None else [
-            f"{type(c).__name__}(level={c.level}, type={c.type})" for c in message.controls if type(c).__name__ == "RawControl"
-        ]
+        extra = (
+            []
+            if message is None
+            else [
+                f"{type(c).__name__}(level={c.level}, type={c.type})"
+                for c in message.controls
+                if type(c).__name__ == "RawControl"
+            ]
+        )
         if message is not None and message.fds is not None:
             extra.insert(0, f"FileDescriptors x{len(message.fds)}")
         rows.append(
-            {"transport": transport, "feature": "(other)", "enabled": None, "arrived": message is not None,
-             "value": error or ", ".join(extra) or f"flags={message.flags!r}" if message else error}
+            {
+                "transport": transport,
+                "feature": "(other)",
+                "enabled": None,
+                "arrived": message is not None,
+                "value": error or ", ".join(extra) or f"flags={message.flags!r}" if message else error,
+            }
         )
     header = {
         "portmsg": __version__,
@@ -185,7 +198,8 @@ def probe(*, as_json: bool = False) -> int:
     print(f"{'transport':<14} {'feature':<16} {'enabled':<8} {'arrived':<8} value")
     for row in rows:
         enabled = "" if row["enabled"] is None else ("yes" if row["enabled"] else "no")
-        print(f"{row['transport']:<14} {row['feature']:<16} {enabled:<8} {'yes' if row['arrived'] else 'no':<8} {row['value'] or ''}")
+        arrived = "yes" if row["arrived"] else "no"
+        print(f"{row['transport']:<14} {row['feature']:<16} {enabled:<8} {arrived:<8} {row['value'] or ''}")
     return 0
 
 
@@ -205,8 +219,12 @@ def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bu
             raise UsageError(msg) from None
         enabled = enable(sock)
         bound = sock.getsockname()
-        print(f"# listening on {bound[0]}:{bound[1]} ({BACKEND}); enabled: "
-              f"{', '.join(sorted(f.name for f in enabled)) or 'none'}", file=sys.stderr, flush=True)
+        print(
+            f"# listening on {bound[0]}:{bound[1]} ({BACKEND}); enabled: "
+            f"{', '.join(sorted(f.name for f in enabled)) or 'none'}",
+            file=sys.stderr,
+            flush=True,
+        )
         received = 0
         while count is None or received < count:
             summary = describe(recv(sock, bufsize))

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKEND",
     "CMSG_LEN",
-    "PLATFORM",
     "CMSG_SPACE",
     "NORMALIZER",
+    "PLATFORM",
     "disable_udp_resets",
     "enable",
     "encode",
@@ -49,7 +49,9 @@ DEFAULT_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 1024
 # -- Level 1: the stdlib's shapes and native numbers --------------------------------
 
 
-def recvmsg(sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]:
+def recvmsg(
+    sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
+) -> tuple[bytes, list[NativeControl], int, Any]:
     """Receive like `socket.socket.recvmsg`, on every platform.
 
     Returns:
@@ -59,6 +61,7 @@ def recvmsg(sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int =
         Windows takes only MSG_PEEK as input.  A datagram larger than bufsize
         sets the native MSG_TRUNC bit on every platform (Windows reports it as
         the error WSAEMSGSIZE, which portmsg turns into the flag).
+
     """
     return IMPL.recvmsg(sock, bufsize, ancbufsize, flags)
 
@@ -68,15 +71,19 @@ def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 
 
     Returns:
         (nbytes, ancdata, msg_flags, address).
+
     """
     return IMPL.recvmsg_into(sock, buffers, ancbufsize, flags)
 
 
-def sendmsg(sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None) -> int:
+def sendmsg(
+    sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None
+) -> int:
     """Send like `socket.socket.sendmsg`: gather buffers, attach native control data.
 
     Returns:
         The number of bytes sent.
+
     """
     return IMPL.sendmsg(sock, buffers, ancdata, flags, address)
 
@@ -114,6 +121,7 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
         peek: leave the datagram queued (MSG_PEEK).
         ancbufsize: control buffer size; None leaves room for every control
             a datagram can carry.
+
     """
     flags = _RECV_FLAGS | (_PEEK if peek else 0)
     if ancbufsize is None:
@@ -132,6 +140,7 @@ def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Itera
 
     Raises:
         ValueError: a control this platform cannot send (nothing is sent).
+
     """
     ancdata = NORMALIZER.encode(controls, int(sock.family))
     return IMPL.sendmsg(sock, [data], ancdata, 0, address)
@@ -151,6 +160,7 @@ def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
         ConnectionResetError (WSAECONNRESET) after an ICMP port unreachable,
         and with WSAENETRESET after a TTL expiry, even on unconnected sockets.
         POSIX reports ICMP errors only on connected sockets (ECONNREFUSED).
+
     """
     return IMPL.disable_udp_resets(sock)
 
@@ -172,7 +182,10 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     },
     Feature.HOP_LIMIT: {
         _V4: [("IPPROTO_IP", "IP_RECVTTL", "IP_TTL")],
-        _V6: [("IPPROTO_IPV6", "IPV6_RECVHOPLIMIT", "IPV6_HOPLIMIT"), ("IPPROTO_IPV6", "IPV6_HOPLIMIT", "IPV6_HOPLIMIT")],
+        _V6: [
+            ("IPPROTO_IPV6", "IPV6_RECVHOPLIMIT", "IPV6_HOPLIMIT"),
+            ("IPPROTO_IPV6", "IPV6_HOPLIMIT", "IPV6_HOPLIMIT"),
+        ],
     },
     Feature.TIMESTAMP: {
         # Linux: SO_TIMESTAMP and SO_TIMESTAMPNS replace each other; set one.
@@ -182,7 +195,10 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
         _UNIX: [("SOL_SOCKET", "SO_PASSCRED", "SCM_CREDENTIALS")],
     },
     Feature.SEGMENT_OFFLOAD: {
-        _UDP: [("IPPROTO_UDP", "UDP_GRO", "UDP_GRO"), ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO")],
+        _UDP: [
+            ("IPPROTO_UDP", "UDP_GRO", "UDP_GRO"),
+            ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO"),
+        ],
     },
 }
 # The value each option is set to (1 unless listed).

@@ -21,9 +21,20 @@ class Backend(Protocol):
     platform: str
     constants: dict[str, int]
 
-    def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]: ...
-    def recvmsg_into(self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult: ...
-    def sendmsg(self, sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None) -> int: ...
+    def recvmsg(
+        self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[NativeControl], int, Any]: ...
+    def recvmsg_into(
+        self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0
+    ) -> RecvResult: ...
+    def sendmsg(
+        self,
+        sock: socket.socket,
+        buffers: Iterable[Any],
+        ancdata: Iterable[Any] = (),
+        flags: int = 0,
+        address: Any = None,
+    ) -> int: ...
     def cmsg_len(self, length: int) -> int: ...
     def cmsg_space(self, length: int) -> int: ...
     def walk(self, control: bytes) -> list[tuple[int, int, int, int]]: ...
@@ -32,8 +43,8 @@ class Backend(Protocol):
 
 
 if sys.platform == "win32":
-    from ._winsock import BACKEND as _impl
+    from ._winsock import BACKEND as _BACKEND
 else:
-    from ._posix import BACKEND as _impl
+    from ._posix import BACKEND as _BACKEND
 
-IMPL: Backend = _impl
+IMPL: Backend = _BACKEND

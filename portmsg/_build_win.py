@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import types
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-def _load_assembler():  # noqa: ANN202 - the helper module is loaded by path
+def _load_assembler() -> types.ModuleType:
+    """Load _csrc/ffi_assemble.py by path: cffi execs this script before the package exists."""
     spec = importlib.util.spec_from_file_location("_pm_ffi_assemble", HERE / "_csrc" / "ffi_assemble.py")
-    assert spec is not None and spec.loader is not None  # noqa: S101
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

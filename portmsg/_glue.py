@@ -8,7 +8,9 @@ would raise.  This module never imports a compiled module itself.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import math
 import operator
 import os
 import select
@@ -16,8 +18,10 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["CffiBackend", "NativeControl", "RecvResult"]
 
@@ -29,26 +33,18 @@ _U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
 _SCOPE = struct.Struct("=I")
+_MAX_PORT = 0xFFFF
+_MAX_FLOWINFO = 0xFFFFF  # 20 bits
 
 
-def _wait_readable(fd: int, timeout: float) -> bool:
-    """Wait until fd is readable or timeout seconds pass; True if readable."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
-        return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
-    readable, _, errors = select.select([fd], [], [fd], timeout)
-    return bool(readable or errors)
-
-
-def _wait_writable(fd: int, timeout: float) -> bool:
-    """Wait until fd is writable or timeout seconds pass; True if writable."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT | select.POLLERR | select.POLLHUP)
-        return bool(poller.poll(max(0, int(timeout * 1000 + 0.999))))
-    _, writable, errors = select.select([], [fd], [fd], timeout)
-    return bool(writable or errors)
+def _wait(fd: int, timeout: float, *, write: bool) -> bool:
+    """Wait until fd is readable (or writable) or timeout seconds pass; True if ready."""
+    if sys.platform == "win32":
+        ready = select.select([], [fd], [fd], timeout) if write else select.select([fd], [], [fd], timeout)
+        return any(ready)
+    poller = select.poll()
+    poller.register(fd, (select.POLLOUT if write else select.POLLIN) | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
 
 
 def _index(value: Any) -> int:
@@ -101,16 +97,33 @@ class CffiBackend:
 
     # -- per-OS hooks -----------------------------------------------------------
 
-    def _recv_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: Any, control: Any,
-        controllen: int, flags: int, records: Any, maxrecords: int, result: Any,
+    def _recv_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: Any,
+        control: Any,
+        controllen: int,
+        flags: int,
+        records: Any,
+        maxrecords: int,
+        result: Any,
     ) -> int:
         """Do one receive; return 0 or the OS error code (result filled in)."""
         raise NotImplementedError
 
-    def _send_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: bytes, control: Any,
-        controllen: int, flags: int,
+    def _send_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: bytes,
+        control: Any,
+        controllen: int,
+        flags: int,
     ) -> tuple[int, int]:
         """Do one send; return (bytes sent, 0) or (-1, OS error code)."""
         raise NotImplementedError
@@ -170,7 +183,9 @@ class CffiBackend:
 
     # -- receive ----------------------------------------------------------------------
 
-    def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, list[NativeControl], int, Any]:
+    def recvmsg(
+        self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[NativeControl], int, Any]:
         """socket.recvmsg, on any platform."""
         bufsize = _index(bufsize)
         ancbufsize = _index(ancbufsize)
@@ -183,7 +198,9 @@ class CffiBackend:
         # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
         return self.ffi.buffer(buf, min(nbytes, bufsize))[:], ancdata, msg_flags, address
 
-    def recvmsg_into(self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult:
+    def recvmsg_into(
+        self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0
+    ) -> RecvResult:
         """socket.recvmsg_into, on any platform."""
         try:
             items = list(buffers)
@@ -201,7 +218,9 @@ class CffiBackend:
                 raise TypeError(msg) from None
         return self._receive(sock, cbufs, [len(b) for b in cbufs], ancbufsize, flags)
 
-    def _receive(self, sock: socket.socket, cbufs: list[Any], sizes: list[int], ancbufsize: int, flags: int) -> RecvResult:
+    def _receive(
+        self, sock: socket.socket, cbufs: list[Any], sizes: list[int], ancbufsize: int, flags: int
+    ) -> RecvResult:
         ffi = self.ffi
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
@@ -230,16 +249,17 @@ class CffiBackend:
                 if deadline is None:
                     deadline = time.monotonic() + timeout
                 remaining = deadline - time.monotonic()
-                if remaining > 0 and _wait_readable(fd, remaining):
+                if remaining > 0 and _wait(fd, remaining, write=False):
                     continue
                 msg = "timed out"
                 raise TimeoutError(msg)
             raise self._error(code)
         cbuf = ffi.buffer(control, result.controllen)
-        ancdata = []
+        ancdata: list[NativeControl] = []
         try:
-            for r in records[0 : result.nrecords]:
-                ancdata.append((r.level, r.type, cbuf[r.offset : r.offset + r.length]))
+            ancdata.extend(
+                (r.level, r.type, cbuf[r.offset : r.offset + r.length]) for r in records[0 : result.nrecords]
+            )
             address = self._address(ffi.buffer(name, result.namelen)[:])
         except BaseException:
             self.close_fds(ancdata)
@@ -253,10 +273,8 @@ class CffiBackend:
         for level, kind, data in ancdata:
             if (level, kind) == self._rights:
                 for (fd,) in struct.iter_unpack("=i", data[: len(data) - len(data) % 4]):
-                    try:
+                    with contextlib.suppress(OSError):
                         os.close(fd)
-                    except OSError:
-                        pass
 
     # -- addresses -------------------------------------------------------------------
 
@@ -278,7 +296,9 @@ class CffiBackend:
             (scope,) = _SCOPE.unpack_from(raw, body + _SIN6.size)
             host = socket.inet_ntop(socket.AF_INET6, packed)
             if scope:  # the stdlib formats scoped addresses with getnameinfo
-                host = socket.getnameinfo((host, port, flowinfo, scope), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+                host = socket.getnameinfo((host, port, flowinfo, scope), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[
+                    0
+                ]
             address = (host, port, flowinfo, scope)
         elif family == self._af_unix:
             path = raw[self.constants["PM_SUN_PATH_OFFSET"] :]
@@ -295,7 +315,7 @@ class CffiBackend:
     def sockaddr(self, sock: socket.socket, address: Any, caller: str = "sendmsg") -> bytes:
         """Encode a stdlib-style address for sock's family as sockaddr bytes."""
         family = sock.family
-        if family == self._af_inet or family == self._af_inet6:
+        if family in (self._af_inet, self._af_inet6):
             return self._sockaddr_inet(int(family), address, caller)
         if self._af_unix is not None and family == self._af_unix:
             path = os.fsencode(address) if isinstance(address, (str, os.PathLike)) else bytes(address)
@@ -326,10 +346,10 @@ class CffiBackend:
         host, port = address[0], _index(address[1])
         flowinfo = _index(address[2]) if len(address) > 2 else 0  # noqa: PLR2004
         scope = _index(address[3]) if len(address) > 3 else 0  # noqa: PLR2004
-        if not 0 <= port <= 0xFFFF:
+        if not 0 <= port <= _MAX_PORT:
             msg = f"{caller}(): port must be 0-65535."
             raise OverflowError(msg)
-        if not 0 <= flowinfo <= 0xFFFFF:
+        if not 0 <= flowinfo <= _MAX_FLOWINFO:
             msg = f"{caller}(): flowinfo must be 0-1048575."
             raise OverflowError(msg)
         packed, scope = self._resolve(v6, host, scope)
@@ -354,13 +374,19 @@ class CffiBackend:
             return socket.inet_pton(af, host), scope
         except OSError:
             pass
-        info = socket.getaddrinfo(host, None, af, socket.SOCK_DGRAM)[0][4]
-        return socket.inet_pton(af, info[0].split("%", 1)[0]), (info[3] if v6 and not scope else scope)
+        info: tuple[Any, ...] = socket.getaddrinfo(host, None, af, socket.SOCK_DGRAM)[0][4]
+        resolved_scope = int(info[3]) if v6 and not scope else scope
+        return socket.inet_pton(af, str(info[0]).split("%", 1)[0]), resolved_scope
 
     # -- send ------------------------------------------------------------------------
 
     def sendmsg(
-        self, sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None
+        self,
+        sock: socket.socket,
+        buffers: Iterable[Any],
+        ancdata: Iterable[Any] = (),
+        flags: int = 0,
+        address: Any = None,
     ) -> int:
         """socket.sendmsg, on any platform."""
         ffi = self.ffi
@@ -398,7 +424,7 @@ class CffiBackend:
                 if deadline is None:
                     deadline = time.monotonic() + timeout
                 remaining = deadline - time.monotonic()
-                if remaining > 0 and _wait_writable(fd, remaining):
+                if remaining > 0 and _wait(fd, remaining, write=True):
                     continue
                 msg = "timed out"
                 raise TimeoutError(msg)

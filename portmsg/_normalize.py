@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ._types import (
     Control,
@@ -38,6 +39,7 @@ NativeControl = tuple[int, int, bytes]
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_IPV6_LEN = 16
 # Portable flag -> the C name of its native bit.
 _FLAG_NAMES = {
     MsgFlag.PEEK: "MSG_PEEK",
@@ -60,9 +62,9 @@ def _signed(size: int) -> str:
 
 
 def _ip(packed: bytes) -> IPv4Address | IPv6Address:
-    if len(packed) == 16 and packed[:12] == _V4_MAPPED:
+    if len(packed) == _IPV6_LEN and packed[:12] == _V4_MAPPED:
         return IPv4Address(packed[12:])
-    return IPv6Address(packed) if len(packed) == 16 else IPv4Address(packed)
+    return IPv6Address(packed) if len(packed) == _IPV6_LEN else IPv4Address(packed)
 
 
 def _small_int(payload: bytes) -> int | None:
@@ -81,6 +83,7 @@ class Normalizer:
         constants: the platform's constants, as in `portmsg.native`.
         platform: a `sys.platform` value; picks which IPv4 TOS/TTL types the
             OS delivers (Linux and Windows: IP_TOS/IP_TTL; BSDs: IP_RECV*).
+
     """
 
     def __init__(self, constants: Mapping[str, int], platform: str = sys.platform) -> None:
@@ -218,6 +221,7 @@ class Normalizer:
         Raises:
             ValueError: a control this platform cannot send, or a missing family.
             TypeError: an object that is not a control.
+
         """
         return [self._encode_one(control, family) for control in controls]
 
@@ -268,7 +272,7 @@ class Normalizer:
             return (level, kind, struct.pack("=I", control.value))
         if isinstance(control, Timestamp):
             msg = "Timestamp is receive-only and cannot be sent"
-            raise ValueError(msg)
+            raise ValueError(msg)  # noqa: TRY004 - a valid type that cannot be sent
         msg = f"expected a portmsg control object, not {type(control).__name__}"
         raise TypeError(msg)
 
@@ -278,7 +282,12 @@ class Normalizer:
         prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
         names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")
         level, kind, size, addr, index, index_size = self._need(
-            control, *names, f"{prefix}_SIZE", f"{prefix}_ADDR_OFFSET", f"{prefix}_IFINDEX_OFFSET", f"{prefix}_IFINDEX_SIZE"
+            control,
+            *names,
+            f"{prefix}_SIZE",
+            f"{prefix}_ADDR_OFFSET",
+            f"{prefix}_IFINDEX_OFFSET",
+            f"{prefix}_IFINDEX_SIZE",
         )
         payload = bytearray(size)
         packed = control.address.packed

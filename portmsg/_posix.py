@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._glue import CffiBackend
 from ._posix_cffi import ffi, lib
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["BACKEND", "PosixBackend"]
 
@@ -16,18 +18,37 @@ class PosixBackend(CffiBackend):
 
     name = "posix"
 
-    def _recv_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: Any, control: Any,
-        controllen: int, flags: int, records: Any, maxrecords: int, result: Any,
+    def _recv_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: Any,
+        control: Any,
+        controllen: int,
+        flags: int,
+        records: Any,
+        maxrecords: int,
+        result: Any,
     ) -> int:
         del sock
-        if lib.pm_recvmsg(fd, bufs, nbufs, name, self._name_size, control, controllen, flags, records, maxrecords, result):
+        if lib.pm_recvmsg(
+            fd, bufs, nbufs, name, self._name_size, control, controllen, flags, records, maxrecords, result
+        ):
             return int(result.error)
         return 0
 
-    def _send_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: bytes, control: Any,
-        controllen: int, flags: int,
+    def _send_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: bytes,
+        control: Any,
+        controllen: int,
+        flags: int,
     ) -> tuple[int, int]:
         del sock
         error = ffi.new("int *")

@@ -6,14 +6,15 @@ each platform's native control messages and flags into these.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from ipaddress import IPv4Address, IPv6Address
     from types import TracebackType
 
 __all__ = [
@@ -152,12 +153,10 @@ class FileDescriptors:
     def close(self) -> None:
         """Close every descriptor, ignoring ones that are already closed."""
         for fd in self.fds:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
-    def __enter__(self) -> FileDescriptors:
+    def __enter__(self) -> FileDescriptors:  # noqa: PYI034 - a frozen final dataclass
         return self
 
     def __exit__(
@@ -200,7 +199,7 @@ class RawControl:
     data: bytes
 
 
-Control = Union[
+Control = Union[  # noqa: UP007 - a runtime alias; `X | Y` of classes needs 3.10 evaluation rules
     PacketInfo, TrafficClass, HopLimit, Timestamp, FileDescriptors, Credentials, SegmentSize, RawControl
 ]
 """Any control object that `normalize()` returns and `encode()` accepts."""

@@ -9,13 +9,15 @@ one dict lookup.
 
 from __future__ import annotations
 
-import socket
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._glue import CffiBackend
 from ._winsock_cffi import ffi, lib
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["BACKEND", "WinsockBackend"]
 
@@ -95,19 +97,37 @@ class WinsockBackend(CffiBackend):
 
     # -- calls ---------------------------------------------------------------------------
 
-    def _recv_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: Any, control: Any,
-        controllen: int, flags: int, records: Any, maxrecords: int, result: Any,
+    def _recv_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: Any,
+        control: Any,
+        controllen: int,
+        flags: int,
+        records: Any,
+        maxrecords: int,
+        result: Any,
     ) -> int:
         recv_fn, _ = self.provider_functions(sock, fd)
-        if lib.pm_wsarecvmsg(recv_fn, fd, bufs, nbufs, name, self._name_size, control, controllen, flags,
-                             records, maxrecords, result):
+        if lib.pm_wsarecvmsg(
+            recv_fn, fd, bufs, nbufs, name, self._name_size, control, controllen, flags, records, maxrecords, result
+        ):
             return int(result.error)
         return 0
 
-    def _send_call(  # noqa: PLR0913 - mirrors the C entry point
-        self, sock: socket.socket, fd: int, bufs: Any, nbufs: int, name: bytes, control: Any,
-        controllen: int, flags: int,
+    def _send_call(
+        self,
+        sock: socket.socket,
+        fd: int,
+        bufs: Any,
+        nbufs: int,
+        name: bytes,
+        control: Any,
+        controllen: int,
+        flags: int,
     ) -> tuple[int, int]:
         _, send_fn = self.provider_functions(sock, fd)
         error = ffi.new("int *")

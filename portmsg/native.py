@@ -1,4 +1,4 @@
-"""This platform's constants under their C names, read from its headers.
+"""The platform's constants under their C names, read from its headers.
 
 A name the platform lacks is absent (``hasattr(portmsg.native, "UDP_GRO")``),
 never guessed.  `CONSTANTS` holds the same as a dict.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import FAMILIES, Pair, udp_pair
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(params=FAMILIES, ids=lambda f: socket.AddressFamily(f).name)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
 import portmsg
 from portmsg import Feature, Message
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 TIMEOUT = 5.0

@@ -32,8 +32,11 @@ def test_builder_emits_c_with_walker_and_guarded_constants(builder, tmp_path: Pa
 def test_constants_table_guards_every_name() -> None:
     assembler = runpy.run_path(str(SOURCE / "_csrc" / "ffi_assemble.py"))
     table = assembler["constants_table"]()
-    names = [line.strip() for line in (SOURCE / "_csrc" / "constants.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    names = [
+        line.strip()
+        for line in (SOURCE / "_csrc" / "constants.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for name in names:
         assert f"#ifdef {name}\n" in table
     assert table.count("#ifdef") == len(names)
@@ -41,6 +44,11 @@ def test_constants_table_guards_every_name() -> None:
 
 def test_windows_prelude_supplies_names_mingw_lacks() -> None:
     prelude = runpy.run_path(str(SOURCE / "_build_win.py"))["PRELUDE"]
-    for name, value in [("IP_RECVECN", "50"), ("UDP_SEND_MSG_SIZE", "2"), ("UDP_RECV_MAX_COALESCED_SIZE", "3"),
-                        ("UDP_COALESCED_INFO", "3"), ("SIO_UDP_NETRESET", "_WSAIOW(IOC_VENDOR, 15)")]:
+    for name, value in [
+        ("IP_RECVECN", "50"),
+        ("UDP_SEND_MSG_SIZE", "2"),
+        ("UDP_RECV_MAX_COALESCED_SIZE", "3"),
+        ("UDP_COALESCED_INFO", "3"),
+        ("SIO_UDP_NETRESET", "_WSAIOW(IOC_VENDOR, 15)"),
+    ]:
         assert f"#ifndef {name}\n#define {name} {value}\n#endif" in prelude

@@ -18,16 +18,20 @@ import portmsg
 from portmsg import native
 
 if not hasattr(socket.socket, "recvmsg"):
-    pytest.skip("the stdlib has no socket.recvmsg on this platform (Windows): nothing to compare against",
-                allow_module_level=True)
+    pytest.skip(
+        "the stdlib has no socket.recvmsg on this platform (Windows): nothing to compare against",
+        allow_module_level=True,
+    )
 
 TIMESTAMP_TYPES = {getattr(native, n) for n in ("SCM_TIMESTAMP", "SCM_TIMESTAMPNS") if hasattr(native, n)}
 
 
 def _without_time(result: tuple) -> tuple:
     data, ancdata, flags, address = result
-    items = [(lvl, typ, b"<time>" if lvl == native.SOL_SOCKET and typ in TIMESTAMP_TYPES else bytes(d))
-             for lvl, typ, d in ancdata]
+    items = [
+        (lvl, typ, b"<time>" if lvl == native.SOL_SOCKET and typ in TIMESTAMP_TYPES else bytes(d))
+        for lvl, typ, d in ancdata
+    ]
     return data, items, flags, address
 
 
@@ -112,11 +116,12 @@ def test_unix_credentials_and_rights_match_stdlib() -> None:
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX on this platform")
 def test_unix_addresses_match_stdlib(tmp_path: os.PathLike[str]) -> None:
     path = os.path.join(tmp_path, "recv.sock")  # noqa: PTH118
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, socket.socket(
-        socket.AF_UNIX, socket.SOCK_DGRAM
-    ) as named, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unnamed, socket.socket(
-        socket.AF_UNIX, socket.SOCK_DGRAM
-    ) as abstract:
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as named,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as unnamed,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as abstract,
+    ):
         receiver.bind(path)
         named.bind(os.path.join(tmp_path, "send.sock"))  # noqa: PTH118
         senders = [named, unnamed]
@@ -138,9 +143,9 @@ def test_unix_addresses_match_stdlib(tmp_path: os.PathLike[str]) -> None:
 )
 def test_recvmsg_argument_errors_match_stdlib(family: int, args: tuple) -> None:
     with udp_pair(family) as pair:
-        with pytest.raises(Exception) as ours:  # noqa: PT011
+        with pytest.raises(Exception) as ours:
             portmsg.recvmsg(pair.receiver, *args)
-        with pytest.raises(Exception) as theirs:  # noqa: PT011
+        with pytest.raises(Exception) as theirs:
             pair.receiver.recvmsg(*args)
         assert type(ours.value) is type(theirs.value)
 
@@ -152,9 +157,9 @@ def test_recvmsg_argument_errors_match_stdlib(family: int, args: tuple) -> None:
 )
 def test_recvmsg_into_argument_errors_match_stdlib(args: tuple) -> None:
     with udp_pair(socket.AF_INET) as pair:
-        with pytest.raises(Exception) as ours:  # noqa: PT011
+        with pytest.raises(Exception) as ours:
             portmsg.recvmsg_into(pair.receiver, *args)
-        with pytest.raises(Exception) as theirs:  # noqa: PT011
+        with pytest.raises(Exception) as theirs:
             pair.receiver.recvmsg_into(*args)
         assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
 
@@ -174,9 +179,9 @@ def test_recvmsg_into_argument_errors_match_stdlib(args: tuple) -> None:
 )
 def test_sendmsg_argument_errors_match_stdlib(args: tuple) -> None:
     with udp_pair(socket.AF_INET) as pair:
-        with pytest.raises(Exception) as ours:  # noqa: PT011
+        with pytest.raises(Exception) as ours:
             portmsg.sendmsg(pair.sender, *args)
-        with pytest.raises(Exception) as theirs:  # noqa: PT011
+        with pytest.raises(Exception) as theirs:
             pair.sender.sendmsg(*args)
         assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
 
@@ -185,11 +190,15 @@ def test_sendmsg_puts_the_same_datagram_and_controls_on_the_wire(family: int) ->
     with udp_pair(family) as pair:
         pair.enable()
         if family == socket.AF_INET:
-            ancdata = [(socket.IPPROTO_IP, native.IP_TOS, (0xB9).to_bytes(4, "little")),
-                       (socket.IPPROTO_IP, native.IP_TTL, (9).to_bytes(4, "little"))]
+            ancdata = [
+                (socket.IPPROTO_IP, native.IP_TOS, (0xB9).to_bytes(4, "little")),
+                (socket.IPPROTO_IP, native.IP_TTL, (9).to_bytes(4, "little")),
+            ]
         else:
-            ancdata = [(native.IPPROTO_IPV6, native.IPV6_TCLASS, (0xB9).to_bytes(4, "little")),
-                       (native.IPPROTO_IPV6, native.IPV6_HOPLIMIT, (9).to_bytes(4, "little"))]
+            ancdata = [
+                (native.IPPROTO_IPV6, native.IPV6_TCLASS, (0xB9).to_bytes(4, "little")),
+                (native.IPPROTO_IPV6, native.IPV6_HOPLIMIT, (9).to_bytes(4, "little")),
+            ]
         assert portmsg.sendmsg(pair.sender, [b"ab", b"cd"], ancdata, 0, pair.address) == 4
         assert pair.sender.sendmsg([b"ab", b"cd"], ancdata, 0, pair.address) == 4
         first = _without_time(pair.receiver.recvmsg(100, 512))

@@ -53,7 +53,7 @@ def test_unknown_control_is_kept_raw() -> None:
 
 @pytest.mark.skipif(not _has("IP_PKTINFO", "PM_IN_PKTINFO_SIZE"), reason="no IP_PKTINFO on this platform")
 def test_ipv4_packet_info_from_native_layout() -> None:
-    (level, kind, data), = portmsg.encode([PacketInfo(IPv4Address("10.1.2.3"), 7)])
+    ((level, kind, data),) = portmsg.encode([PacketInfo(IPv4Address("10.1.2.3"), 7)])
     assert (level, kind) == (IP, C["IP_PKTINFO"])
     assert len(data) == C["PM_IN_PKTINFO_SIZE"]
     assert data[C["PM_IN_PKTINFO_ADDR_OFFSET"] :][:4] == bytes([10, 1, 2, 3])
@@ -169,7 +169,7 @@ def test_round_trip_sendable_controls(control: portmsg.Control) -> None:
 
 @given(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1), st.binary(max_size=64))
 def test_arbitrary_payloads_never_raise(level: int, kind: int, payload: bytes) -> None:
-    keys = list(NORMALIZER.decoders) + [(level, kind)]
+    keys = [*NORMALIZER.decoders, (level, kind)]
     for key in keys:
         (control,) = portmsg.normalize([(key[0], key[1], payload)])
         if isinstance(control, RawControl):
@@ -191,8 +191,16 @@ def test_msgflag_rejects_flag_platform_lacks() -> None:
 
 
 def test_controls_are_hashable_and_readable() -> None:
-    controls = [PacketInfo(IPv4Address("127.0.0.1"), 1), TrafficClass(3), HopLimit(2), Timestamp(5),
-                FileDescriptors((1,)), Credentials(1, 2, 3), SegmentSize(9), RawControl(1, 2, b"")]
+    controls = [
+        PacketInfo(IPv4Address("127.0.0.1"), 1),
+        TrafficClass(3),
+        HopLimit(2),
+        Timestamp(5),
+        FileDescriptors((1,)),
+        Credentials(1, 2, 3),
+        SegmentSize(9),
+        RawControl(1, 2, b""),
+    ]
     assert len(set(controls)) == len(controls)
     assert repr(controls[0]) == "PacketInfo(address=IPv4Address('127.0.0.1'), interface=1)"
     assert TrafficClass(3).ecn is ECN.CE
@@ -217,8 +225,9 @@ def test_walker_records_stay_inside_any_buffer(data: bytes) -> None:
         assert offset + length <= len(data)
 
 
-@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(-(2**31), 2**31 - 1), st.binary(max_size=40)),
-                max_size=6))
+@given(
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(-(2**31), 2**31 - 1), st.binary(max_size=40)), max_size=6)
+)
 def test_walker_on_hostile_lengths(items: list[tuple[int, int, bytes]]) -> None:
     data = b"".join(_header(length, 0, kind) + payload for length, kind, payload in items)
     records = portmsg._api.IMPL.walk(data)

@@ -135,9 +135,10 @@ def test_sent_credentials_are_checked_by_kernel(unix_pair) -> None:
 
 def test_unix_datagram_to_path(tmp_path) -> None:
     path = str(tmp_path / "s")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver, socket.socket(
-        socket.AF_UNIX, socket.SOCK_DGRAM
-    ) as sender:
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender,
+    ):
         receiver.bind(path)
         receiver.settimeout(5)
         assert portmsg.send(sender, b"to path", path) == 7
@@ -146,9 +147,8 @@ def test_unix_datagram_to_path(tmp_path) -> None:
 
 
 def test_unix_path_too_long_is_an_os_error() -> None:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-        with pytest.raises(OSError, match="too long"):
-            portmsg.send(sender, b"x", "/" + "a" * 200)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender, pytest.raises(OSError, match="too long"):
+        portmsg.send(sender, b"x", "/" + "a" * 200)
 
 
 @pytest.mark.skipif(not LINUX, reason="Linux expectations")
@@ -158,6 +158,9 @@ def test_linux_enables_every_ip_feature() -> None:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.bind((host, 0))
             assert portmsg.enable(sock) == {
-                Feature.PACKET_INFO, Feature.TRAFFIC_CLASS, Feature.HOP_LIMIT, Feature.TIMESTAMP,
+                Feature.PACKET_INFO,
+                Feature.TRAFFIC_CLASS,
+                Feature.HOP_LIMIT,
+                Feature.TIMESTAMP,
                 Feature.SEGMENT_OFFLOAD,
             }

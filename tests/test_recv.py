@@ -63,9 +63,10 @@ def test_packet_info_gives_destination_and_interface(pair: Pair) -> None:
 
 
 def test_packet_info_tells_apart_two_loopback_destinations() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as sender:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
         receiver.bind(("0.0.0.0", 0))
         receiver.settimeout(5)
         if Feature.PACKET_INFO not in portmsg.enable(receiver, Feature.PACKET_INFO):

