@@ -7,10 +7,15 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 import portmsg
+
+# Run from the tests folder: `-m` puts the working directory first on sys.path,
+# and the source tree's portmsg/ (no compiled module) must not shadow the installed one.
+NEUTRAL_CWD = Path(__file__).resolve().parent
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -21,6 +26,7 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
         stdin=subprocess.DEVNULL,
+        cwd=NEUTRAL_CWD,
     )
 
 
@@ -70,6 +76,7 @@ def test_listen_prints_one_json_line_per_datagram() -> None:
         stderr=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,
+        cwd=NEUTRAL_CWD,
     )
     try:
         assert proc.stderr is not None
