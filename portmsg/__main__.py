@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -258,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `| head`: stop quietly, as other CLI tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: PTH123, SIM115 - swallow the final flush
+        return 0
 
 
 if __name__ == "__main__":
