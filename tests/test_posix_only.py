@@ -8,6 +8,7 @@ AF_UNIX sockets at all.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 
@@ -164,3 +165,40 @@ def test_linux_enables_every_ip_feature() -> None:
                 Feature.TIMESTAMP,
                 Feature.SEGMENT_OFFLOAD,
             }
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+def test_eintr_is_retried_and_a_raising_handler_interrupts() -> None:
+    """PEP 475: a handler that returns lets the call go on; one that raises ends it."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        fired = []
+
+        def quiet(signum: int, frame: object) -> None:
+            fired.append(signum)
+            if len(fired) == 3:
+                sender.sendto(b"after signals", receiver.getsockname())
+
+        old = signal.signal(signal.SIGALRM, quiet)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+            assert portmsg.recv(receiver).data == b"after signals"
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            assert len(fired) >= 3
+
+            class Stop(Exception):
+                pass
+
+            def loud(signum: int, frame: object) -> None:
+                raise Stop
+
+            signal.signal(signal.SIGALRM, loud)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            with pytest.raises(Stop):
+                portmsg.recv(receiver)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)

@@ -8,10 +8,21 @@ import time
 from ipaddress import IPv4Address, ip_address
 
 import pytest
-from helpers import LOOPBACK, Pair, dual_stack_socket
+from helpers import LOOPBACK, Pair, dual_stack_socket, send_with_controls
 
 import portmsg
-from portmsg import ECN, Feature, HopLimit, MsgFlag, PacketInfo, RawControl, Timestamp, TrafficClass, native
+from portmsg import (
+    ECN,
+    Feature,
+    HopLimit,
+    MsgFlag,
+    PacketInfo,
+    RawControl,
+    SegmentSize,
+    Timestamp,
+    TrafficClass,
+    native,
+)
 
 
 def test_recvmsg_returns_stdlib_shape(pair: Pair) -> None:
@@ -265,3 +276,26 @@ def test_message_is_frozen_and_hashable(pair: Pair) -> None:
         message.data = b"other"  # type: ignore[misc]
     assert hash(message.controls) == hash(tuple(message.controls))
     assert "Message(" in repr(message)
+
+
+def test_gro_coalesces_a_gso_burst_and_segments_split_it(pair: Pair) -> None:
+    pair.require(Feature.SEGMENT_OFFLOAD)
+    payload = bytes(range(100)) * 3 + b"tail" * 10  # 340 bytes: 100, 100, 100, 40
+    send_with_controls(pair.sender, payload, pair.address, [SegmentSize(100)])
+    message = portmsg.recv(pair.receiver)
+    if message.segment_size is None:
+        # The kernel delivered the segments one by one (no coalescing happened).
+        pieces = [message.data] + [portmsg.recv(pair.receiver).data for _ in range(3)]
+    else:
+        assert message.segment_size == SegmentSize(100)
+        assert message.data == payload
+        pieces = message.segments()
+    assert pieces == [payload[0:100], payload[100:200], payload[200:300], payload[300:]]
+
+
+def test_non_socket_argument_is_a_type_error() -> None:
+    for call in (lambda: portmsg.recv(5), lambda: portmsg.recvmsg(5, 10), lambda: portmsg.sendmsg(5, [b"x"])):  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="socket"):
+            call()
+    with pytest.raises(TypeError):
+        socket.socket.recvfrom(5, 10)  # type: ignore[arg-type]  # the stdlib's class for the same mistake
