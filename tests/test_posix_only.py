@@ -189,15 +189,15 @@ def test_eintr_is_retried_and_a_raising_handler_interrupts() -> None:
             signal.setitimer(signal.ITIMER_REAL, 0)
             assert len(fired) >= 3
 
-            class Stop(Exception):
+            class StopError(Exception):
                 pass
 
             def loud(signum: int, frame: object) -> None:
-                raise Stop
+                raise StopError
 
             signal.signal(signal.SIGALRM, loud)
             signal.setitimer(signal.ITIMER_REAL, 0.05)
-            with pytest.raises(Stop):
+            with pytest.raises(StopError):
                 portmsg.recv(receiver)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
