@@ -19,6 +19,7 @@ from ._api import enable as enable
 from ._api import encode as encode
 from ._api import normalize as normalize
 from ._api import recv as recv
+from ._api import recv_batch as recv_batch
 from ._api import recvmsg as recvmsg
 from ._api import recvmsg_into as recvmsg_into
 from ._api import send as send
@@ -61,6 +62,7 @@ __all__ = [
     "native",
     "normalize",
     "recv",
+    "recv_batch",
     "recvmsg",
     "recvmsg_into",
     "send",

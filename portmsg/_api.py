@@ -25,6 +25,7 @@ __all__ = [
     "encode",
     "normalize",
     "recv",
+    "recv_batch",
     "recvmsg",
     "recvmsg_into",
     "send",
@@ -41,9 +42,15 @@ _C = IMPL.constants
 _PEEK = _C["MSG_PEEK"]
 # Descriptors received with SCM_RIGHTS get FD_CLOEXEC atomically where possible.
 _RECV_FLAGS = _C.get("MSG_CMSG_CLOEXEC", 0)
-# Room for every control one datagram can carry: SCM_MAX_FD (253) descriptors
-# plus every IP-level control at once, with margin.
-DEFAULT_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 1024
+_PEEK_FLAGS = (_RECV_FLAGS, _RECV_FLAGS | _PEEK)
+_AF_UNIX = _C.get("AF_UNIX", -1)
+# Room for every control one datagram can carry.
+_UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, credentials
+_INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
+_MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg
+_from_report = NORMALIZER.from_report
+_flags_from_native = NORMALIZER.flags_from_native
+_message = tuple.__new__
 
 
 # -- Level 1: the stdlib's shapes and native numbers --------------------------------
@@ -122,17 +129,74 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
         ancbufsize: control buffer size; None leaves room for every control
             a datagram can carry.
 
+    Raises:
+        OSError: as the stdlib's socket methods raise it (BlockingIOError,
+            TimeoutError, ...).
+
     """
-    flags = _RECV_FLAGS | (_PEEK if peek else 0)
+    if not isinstance(sock, socket.socket):
+        msg = f"expected a socket.socket, not {type(sock).__name__}"
+        raise TypeError(msg)
     if ancbufsize is None:
-        ancbufsize = DEFAULT_ANCBUFSIZE
-    data, ancdata, msg_flags, address = IMPL.recvmsg(sock, bufsize, ancbufsize, flags)
+        ancbufsize = _UNIX_ANCBUFSIZE if sock.family == _AF_UNIX else _INET_ANCBUFSIZE
+    elif ancbufsize < 0:
+        msg = "invalid ancillary data buffer length"
+        raise ValueError(msg)
+    if bufsize < 0:
+        msg = "negative buffer size in recv()"
+        raise ValueError(msg)
+    data, address, native_flags, control, report = IMPL.receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek])
     try:
-        controls = NORMALIZER.normalize(ancdata)
-    except BaseException:
-        IMPL.close_fds(ancdata)
+        controls = _from_report(control, report) if control else ()
+    except BaseException:  # the datagram is taken: do not leak its descriptors
+        IMPL.close_fds(_native_items(control, report))
         raise
-    return Message(data, address, NORMALIZER.flags_from_native(msg_flags), controls)
+    return _message(Message, (data, address, _flags_from_native(native_flags), controls))
+
+
+def recv_batch(
+    sock: socket.socket, max_messages: int = 32, bufsize: int = 2048, *, ancbufsize: int | None = None
+) -> list[Message]:
+    """Receive up to max_messages datagrams in one call.
+
+    Blocks (per the socket's timeout) for the first datagram only and returns
+    what is queued after it, at least one.
+
+    Platforms:
+        Linux: one recvmmsg(2) call (MSG_WAITFORONE).  Windows: WSARecvMsg
+        calls while FIONREAD reports more queued.  Other POSIX: recvmsg calls
+        with MSG_DONTWAIT after the first.
+    """
+    if not 1 <= max_messages <= _MAX_BATCH:
+        msg = f"max_messages must be 1-{_MAX_BATCH}, not {max_messages}"
+        raise ValueError(msg)
+    if bufsize < 0:
+        msg = "negative buffer size in recv_batch()"
+        raise ValueError(msg)
+    if not isinstance(sock, socket.socket):
+        msg = f"expected a socket.socket, not {type(sock).__name__}"
+        raise TypeError(msg)
+    if ancbufsize is None:
+        ancbufsize = _UNIX_ANCBUFSIZE if sock.family == _AF_UNIX else _INET_ANCBUFSIZE
+    raw = IMPL.receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS)
+    messages = []
+    try:
+        for data, address, native_flags, control, report in raw:
+            controls = _from_report(control, report) if control else ()
+            messages.append(_message(Message, (data, address, _flags_from_native(native_flags), controls)))
+    except BaseException:
+        for _, _, _, control, report in raw[len(messages) :]:
+            IMPL.close_fds(_native_items(control, report))
+        raise
+    return messages
+
+
+def _native_items(control: bytes, report: list[int]) -> list[NativeControl]:
+    header, record = _C["PM_HEADER"], _C["PM_RECORD"]
+    return [
+        (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
+        for i in range(header, header + record * report[4], record)
+    ]
 
 
 def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:

@@ -2,7 +2,8 @@
 
 Out-of-line API mode against the system's own headers: recvmsg, sendmsg and
 recvmmsg (where the C library has it), with the control-buffer walk done in C
-in the same call.  Shared declarations live in _csrc/.
+in the same call.  portmsg.h declares the entry points; this script only
+implements them.  Shared declarations live in _csrc/.
 """
 
 from __future__ import annotations
@@ -79,108 +80,139 @@ typedef int pm_socket;
 #define PM_CMSG_LEN_SIZE sizeof(((struct cmsghdr *)0)->cmsg_len)
 """
 
-ENTRY_CDEF = r"""
-/* recvmsg() into bufs, then walk the control data: one call per datagram.
- * Returns 0, or -1 with result->error = errno. */
-int pm_recvmsg(pm_socket fd, const pm_buf *bufs, int nbufs,
-               void *name, int namelen, unsigned char *control, size_t controllen,
-               int flags, pm_record *records, int maxrecords, pm_result *result);
-
-/* sendmsg(); returns the bytes sent, or -1 with *error = errno. */
-long long pm_sendmsg(pm_socket fd, const pm_buf *bufs, int nbufs,
-                     const void *name, int namelen,
-                     const unsigned char *control, size_t controllen,
-                     int flags, int *error);
-"""
-
 ENTRY_SOURCE = r"""
 #define PM_SMALL_IOV 8
 
-static struct iovec *pm_iov(const pm_buf *bufs, int nbufs, struct iovec *small)
+/* The first buffer, then any further ones, as an iovec array. */
+static struct iovec *pm_iov(char *data, size_t datalen, const pm_buf *more, int nmore, struct iovec *small)
 {
     struct iovec *iov = small;
     int i;
-    if (nbufs > PM_SMALL_IOV) {
-        iov = malloc(sizeof(struct iovec) * (size_t)nbufs);
+    if (nmore + 1 > PM_SMALL_IOV) {
+        iov = malloc(sizeof(struct iovec) * (size_t)(nmore + 1));
         if (iov == NULL)
             return NULL;
     }
-    for (i = 0; i < nbufs; i++) {
-        iov[i].iov_base = bufs[i].base;
-        iov[i].iov_len = bufs[i].len;
+    iov[0].iov_base = data;
+    iov[0].iov_len = datalen;
+    for (i = 0; i < nmore; i++) {
+        iov[i + 1].iov_base = more[i].base;
+        iov[i + 1].iov_len = more[i].len;
     }
     return iov;
 }
 
-int pm_recvmsg(pm_socket fd, const pm_buf *bufs, int nbufs,
-               void *name, int namelen, unsigned char *control, size_t controllen,
-               int flags, pm_record *records, int maxrecords, pm_result *result)
+int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *more, int nmore,
+            char *name, int namelen, char *control, size_t controllen, int flags,
+            long long *out, int maxrecords)
 {
     struct iovec small[PM_SMALL_IOV];
-    struct iovec *iov = pm_iov(bufs, nbufs, small);
+    struct iovec *iov = pm_iov(data, datalen, more, nmore, small);
     struct msghdr msg;
     ssize_t n;
+    int err;
 
-    memset(result, 0, sizeof *result);
-    if (iov == NULL) {
-        result->error = ENOMEM;
-        return -1;
-    }
+    (void)fn;  /* the Windows entry takes the provider's WSARecvMsg here */
+    if (iov == NULL)
+        return -ENOMEM;
     memset(&msg, 0, sizeof msg);
     msg.msg_name = namelen > 0 ? name : NULL;
     msg.msg_namelen = namelen > 0 ? (socklen_t)namelen : 0;
     msg.msg_iov = iov;
-    msg.msg_iovlen = nbufs;
+    msg.msg_iovlen = nmore + 1;
     msg.msg_control = controllen > 0 ? control : NULL;
     msg.msg_controllen = controllen;
-    n = recvmsg(fd, &msg, flags);
+    n = recvmsg(s, &msg, flags);
+    err = errno;
     if (iov != small)
         free(iov);
-    if (n < 0) {
-        result->error = errno;
-        return -1;
-    }
-    result->nbytes = n;
-    result->flags = msg.msg_flags;
-    result->namelen = (int)msg.msg_namelen;
-    result->controllen = msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0;
-    result->nrecords = pm_walk(control, result->controllen, records, maxrecords);
-    return 0;
+    if (n < 0)
+        return -err;
+    return pm_report(out, n, msg.msg_flags, (int)msg.msg_namelen, control,
+                     msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0, maxrecords);
 }
 
-long long pm_sendmsg(pm_socket fd, const pm_buf *bufs, int nbufs,
-                     const void *name, int namelen,
-                     const unsigned char *control, size_t controllen,
-                     int flags, int *error)
+int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name, int nameslot,
+                  char *control, size_t controlslot, int n, int flags, long long *out, int maxrecords)
+{
+    const size_t stride = PM_HEADER + (size_t)PM_RECORD * (size_t)maxrecords;
+    int i;
+#ifdef MSG_WAITFORONE
+    /* One recvmmsg call: block for the first datagram, never for the rest. */
+    struct mmsghdr *msgs = calloc((size_t)n, sizeof *msgs);
+    struct iovec *iov = calloc((size_t)n, sizeof *iov);
+    int got, err;
+
+    (void)fn;
+    if (msgs == NULL || iov == NULL) {
+        free(msgs);
+        free(iov);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        iov[i].iov_base = data + (size_t)i * dataslot;
+        iov[i].iov_len = dataslot;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = nameslot > 0 ? name + (size_t)i * (size_t)nameslot : NULL;
+        msgs[i].msg_hdr.msg_namelen = (socklen_t)nameslot;
+        msgs[i].msg_hdr.msg_control = controlslot > 0 ? control + (size_t)i * controlslot : NULL;
+        msgs[i].msg_hdr.msg_controllen = controlslot;
+    }
+    got = recvmmsg(s, msgs, (unsigned int)n, flags | MSG_WAITFORONE, NULL);
+    err = errno;
+    for (i = 0; i < got; i++) {
+        struct msghdr *m = &msgs[i].msg_hdr;
+        pm_report(out + (size_t)i * stride, msgs[i].msg_len, m->msg_flags, (int)m->msg_namelen,
+                  (char *)m->msg_control, m->msg_control != NULL ? (size_t)m->msg_controllen : 0, maxrecords);
+    }
+    free(msgs);
+    free(iov);
+    return got < 0 ? -err : got;
+#else
+    /* No recvmmsg: the first receive may block, the rest must not. */
+    for (i = 0; i < n; i++) {
+        int r = pm_recv(fn, s, data + (size_t)i * dataslot, dataslot, NULL, 0,
+                        name + (size_t)i * (size_t)nameslot, nameslot,
+                        control + (size_t)i * controlslot, controlslot,
+                        i == 0 ? flags : flags | MSG_DONTWAIT, out + (size_t)i * stride, maxrecords);
+        if (r < 0)
+            return i > 0 ? i : r;
+    }
+    return n;
+#endif
+}
+
+long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const pm_buf *more, int nmore,
+                  const char *name, int namelen, const char *control, size_t controllen, int flags)
 {
     struct iovec small[PM_SMALL_IOV];
-    struct iovec *iov = pm_iov(bufs, nbufs, small);
+    struct iovec *iov = pm_iov((char *)data, datalen, more, nmore, small);
     struct msghdr msg;
     ssize_t n;
+    int err;
 
-    if (iov == NULL) {
-        *error = ENOMEM;
-        return -1;
-    }
+    (void)fn;  /* the Windows entry takes the provider's WSASendMsg here */
+    if (iov == NULL)
+        return -ENOMEM;
     memset(&msg, 0, sizeof msg);
     msg.msg_name = namelen > 0 ? (void *)name : NULL;
     msg.msg_namelen = namelen > 0 ? (socklen_t)namelen : 0;
     msg.msg_iov = iov;
-    msg.msg_iovlen = nbufs;
+    msg.msg_iovlen = nmore + 1;
     msg.msg_control = controllen > 0 ? (void *)control : NULL;
     msg.msg_controllen = controllen;
-    n = sendmsg(fd, &msg, flags);
-    *error = n < 0 ? errno : 0;
+    n = sendmsg(s, &msg, flags);
+    err = errno;
     if (iov != small)
         free(iov);
-    return n;
+    return n < 0 ? -(long long)err : (long long)n;
 }
 """
 
 ffibuilder = _load_assembler().build_ffi(
     "portmsg._posix_cffi",
     prelude=PRELUDE,
-    entry_cdef=ENTRY_CDEF,
     entry_source=ENTRY_SOURCE,
 )
 

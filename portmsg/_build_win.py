@@ -102,18 +102,7 @@ typedef SOCKET pm_socket;
 """
 
 ENTRY_CDEF = r"""
-/* WSARecvMsg through the provider's pointer `fn`, then walk the control
- * data.  WSAEMSGSIZE (datagram larger than the buffers) is a success with
- * MSG_TRUNC set, as on POSIX.  Returns 0, or -1 with result->error set. */
-int pm_wsarecvmsg(void *fn, pm_socket s, const pm_buf *bufs, int nbufs,
-                  void *name, int namelen, unsigned char *control, size_t controllen,
-                  int flags, pm_record *records, int maxrecords, pm_result *result);
-
-/* WSASendMsg through the provider's pointer; bytes sent or -1 with *error. */
-long long pm_wsasendmsg(void *fn, pm_socket s, const pm_buf *bufs, int nbufs,
-                        const void *name, int namelen,
-                        const unsigned char *control, size_t controllen,
-                        int flags, int *error);
+/* Windows-only helpers (the shared entry points are in portmsg.h). */
 
 /* The socket's provider: its catalog entry id (SO_PROTOCOL_INFOW). */
 int pm_provider_id(pm_socket s, unsigned long *catalog_id, int *error);
@@ -140,60 +129,62 @@ ENTRY_SOURCE = r"""
 static const GUID pm_wsarecvmsg_guid = WSAID_WSARECVMSG;
 static const GUID pm_wsasendmsg_guid = WSAID_WSASENDMSG;
 
-static WSABUF *pm_wsabufs(const pm_buf *bufs, int nbufs, WSABUF *small, size_t *total)
+/* WSABUF.len is a ULONG: a larger buffer is used up to 4 GiB - 1. */
+static ULONG pm_ulong(size_t n) { return n > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ULONG)n; }
+
+/* The first buffer, then any further ones, as a WSABUF array. */
+static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nmore,
+                          WSABUF *small, size_t *total)
 {
     WSABUF *out = small;
     int i;
-    *total = 0;
-    if (nbufs > PM_SMALL_BUFS) {
-        out = malloc(sizeof(WSABUF) * (size_t)nbufs);
+    if (nmore + 1 > PM_SMALL_BUFS) {
+        out = malloc(sizeof(WSABUF) * (size_t)(nmore + 1));
         if (out == NULL)
             return NULL;
     }
-    for (i = 0; i < nbufs; i++) {
-        /* WSABUF.len is a ULONG: larger buffers are used up to 4 GiB - 1. */
-        out[i].len = bufs[i].len > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ULONG)bufs[i].len;
-        out[i].buf = (char *)bufs[i].base;
-        *total += out[i].len;
+    out[0].len = pm_ulong(datalen);
+    out[0].buf = data;
+    *total = out[0].len;
+    for (i = 0; i < nmore; i++) {
+        out[i + 1].len = pm_ulong(more[i].len);
+        out[i + 1].buf = (char *)more[i].base;
+        *total += out[i + 1].len;
     }
     return out;
 }
 
-int pm_wsarecvmsg(void *fn, pm_socket s, const pm_buf *bufs, int nbufs,
-                  void *name, int namelen, unsigned char *control, size_t controllen,
-                  int flags, pm_record *records, int maxrecords, pm_result *result)
+int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *more, int nmore,
+            char *name, int namelen, char *control, size_t controllen, int flags,
+            long long *out, int maxrecords)
 {
     LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)fn;
     WSABUF small[PM_SMALL_BUFS];
     size_t total;
-    WSABUF *wsabufs = pm_wsabufs(bufs, nbufs, small, &total);
+    WSABUF *wsabufs = pm_wsabufs(data, datalen, more, nmore, small, &total);
     WSAMSG msg;
     DWORD received = PM_UNSET;
-    int rc;
+    int rc, err = 0;
 
-    memset(result, 0, sizeof *result);
-    if (wsabufs == NULL) {
-        result->error = WSA_NOT_ENOUGH_MEMORY;
-        return -1;
-    }
+    if (wsabufs == NULL)
+        return -WSA_NOT_ENOUGH_MEMORY;
     memset(&msg, 0, sizeof msg);
     msg.name = namelen > 0 ? (LPSOCKADDR)name : NULL;
     msg.namelen = namelen;
     msg.lpBuffers = wsabufs;
-    msg.dwBufferCount = (ULONG)nbufs;
+    msg.dwBufferCount = (ULONG)(nmore + 1);
     /* Never NULL with a length: Wine then loses the socket (PLATFORMS 6). */
-    msg.Control.buf = controllen > 0 ? (char *)control : NULL;
-    msg.Control.len = controllen > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ULONG)controllen;
+    msg.Control.buf = controllen > 0 ? control : NULL;
+    msg.Control.len = pm_ulong(controllen);
     msg.dwFlags = (DWORD)flags;
     rc = recv_fn(s, &msg, &received, NULL, NULL);
+    if (rc == SOCKET_ERROR)
+        err = WSAGetLastError();
     if (wsabufs != small)
         free(wsabufs);
     if (rc == SOCKET_ERROR) {
-        int err = WSAGetLastError();
-        if (err != WSAEMSGSIZE) {
-            result->error = err;
-            return -1;
-        }
+        if (err != WSAEMSGSIZE)
+            return -err;
         /* Too large for the buffers: Windows fails the call after filling
          * them.  Wine leaves the byte count untouched; a cut datagram fills
          * every buffer, so the count is their total. */
@@ -204,46 +195,63 @@ int pm_wsarecvmsg(void *fn, pm_socket s, const pm_buf *bufs, int nbufs,
         if (!(msg.dwFlags & MSG_CTRUNC))
             msg.dwFlags |= MSG_TRUNC;
     }
-    result->nbytes = received == PM_UNSET ? 0 : (long long)received;
+    if (msg.Control.len > controllen || msg.Control.buf == NULL)
+        msg.Control.len = msg.Control.buf == NULL ? 0 : pm_ulong(controllen);
     /* Wine echoes input bits: keep only the documented output flags. */
-    result->flags = (int)(msg.dwFlags & PM_OUTPUT_FLAGS);
-    result->namelen = msg.namelen > 0 ? msg.namelen : 0;
-    result->controllen = msg.Control.buf != NULL ? (size_t)msg.Control.len : 0;
-    if (result->controllen > controllen)
-        result->controllen = controllen;
-    result->nrecords = pm_walk(control, result->controllen, records, maxrecords);
-    return 0;
+    return pm_report(out, received == PM_UNSET ? 0 : (long long)received, (int)(msg.dwFlags & PM_OUTPUT_FLAGS),
+                     msg.namelen > 0 ? msg.namelen : 0, control, msg.Control.len, maxrecords);
 }
 
-long long pm_wsasendmsg(void *fn, pm_socket s, const pm_buf *bufs, int nbufs,
-                        const void *name, int namelen,
-                        const unsigned char *control, size_t controllen,
-                        int flags, int *error)
+int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name, int nameslot,
+                  char *control, size_t controlslot, int n, int flags, long long *out, int maxrecords)
+{
+    /* No recvmmsg: the first receive may block; after it, take only what is
+     * already queued (FIONREAD), so the call never blocks for the rest. */
+    const size_t stride = PM_HEADER + (size_t)PM_RECORD * (size_t)maxrecords;
+    int i;
+    for (i = 0; i < n; i++) {
+        int r;
+        if (i > 0) {
+            u_long pending = 0;
+            if (ioctlsocket(s, FIONREAD, &pending) == SOCKET_ERROR || pending == 0)
+                return i;
+        }
+        r = pm_recv(fn, s, data + (size_t)i * dataslot, dataslot, NULL, 0,
+                    name + (size_t)i * (size_t)nameslot, nameslot,
+                    control + (size_t)i * controlslot, controlslot, flags,
+                    out + (size_t)i * stride, maxrecords);
+        if (r < 0)
+            return i > 0 ? i : r;
+    }
+    return n;
+}
+
+long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const pm_buf *more, int nmore,
+                  const char *name, int namelen, const char *control, size_t controllen, int flags)
 {
     LPFN_WSASENDMSG send_fn = (LPFN_WSASENDMSG)fn;
     WSABUF small[PM_SMALL_BUFS];
     size_t total;
-    WSABUF *wsabufs = pm_wsabufs(bufs, nbufs, small, &total);
+    WSABUF *wsabufs = pm_wsabufs((char *)data, datalen, more, nmore, small, &total);
     WSAMSG msg;
     DWORD sent = 0;
-    int rc;
+    int rc, err = 0;
 
-    if (wsabufs == NULL) {
-        *error = WSA_NOT_ENOUGH_MEMORY;
-        return -1;
-    }
+    if (wsabufs == NULL)
+        return -WSA_NOT_ENOUGH_MEMORY;
     memset(&msg, 0, sizeof msg);
     msg.name = namelen > 0 ? (LPSOCKADDR)name : NULL;
     msg.namelen = namelen > 0 ? namelen : 0;
     msg.lpBuffers = wsabufs;
-    msg.dwBufferCount = (ULONG)nbufs;
+    msg.dwBufferCount = (ULONG)(nmore + 1);
     msg.Control.buf = controllen > 0 ? (char *)control : NULL;
-    msg.Control.len = (ULONG)controllen;
+    msg.Control.len = pm_ulong(controllen);
     rc = send_fn(s, &msg, (DWORD)flags, &sent, NULL, NULL);
-    *error = rc == SOCKET_ERROR ? WSAGetLastError() : 0;
+    if (rc == SOCKET_ERROR)
+        err = WSAGetLastError();
     if (wsabufs != small)
         free(wsabufs);
-    return rc == SOCKET_ERROR ? -1 : (long long)sent;
+    return rc == SOCKET_ERROR ? -(long long)err : (long long)sent;
 }
 
 int pm_provider_id(pm_socket s, unsigned long *catalog_id, int *error)
@@ -290,7 +298,7 @@ int pm_error_text(int code, wchar_t *buffer, int size)
     DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
                              NULL, (DWORD)code, MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT),
                              buffer, (DWORD)size, NULL);
-    /* Drop the trailing CR LF and period spacing the way CPython does. */
+    /* Drop the trailing CR LF, as CPython does. */
     while (n > 0 && (buffer[n - 1] == L'\n' || buffer[n - 1] == L'\r' || buffer[n - 1] == L' '))
         n--;
     if (n < (DWORD)size)

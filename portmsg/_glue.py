@@ -17,16 +17,26 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["CffiBackend", "NativeControl", "RecvResult"]
+__all__ = ["HEADER", "RECORD", "CffiBackend", "NativeControl", "RawMessage", "RecvResult"]
 
 NativeControl = tuple[int, int, bytes]
 RecvResult = tuple[int, list[NativeControl], int, Any]
+RawMessage = tuple[bytes, Any, int, bytes, list[int]]
+"""(data, address, native flags, control bytes, report): what Level 2 decodes.
+
+The report is the flat list the C entry points fill (see _csrc/portmsg.h):
+HEADER values [nbytes, flags, namelen, controllen, nrecords], then RECORD
+values [level, type, offset, length] per control message."""
+
+HEADER = 5  # PM_HEADER in portmsg.h; checked against the compiled value
+RECORD = 4  # PM_RECORD
 
 _ADDRESS_CACHE_SIZE = 1024
 _U16BE = struct.Struct("!H")
@@ -61,11 +71,29 @@ def _bytes(item: object) -> bytes:
         raise TypeError(msg) from None
 
 
+class _Scratch:
+    """One thread's receive buffers, reused from call to call."""
+
+    __slots__ = ("busy", "control", "control_size", "data", "data_size", "name", "out", "out_size", "slots")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.slots = 0
+        self.data: Any = None
+        self.data_size = -1
+        self.control: Any = None
+        self.control_size = -1
+        self.name: Any = None
+        self.out: Any = None
+        self.out_size = -1
+
+
 class CffiBackend:
     """Receive and send over one compiled portmsg module (see _csrc/portmsg.h).
 
-    Subclasses set `name` and implement `_recv_call`, `_send_call`,
-    `_error`, and the error-code predicates.
+    Subclasses set `name`, and may set `_providers` (a function returning the
+    per-socket (recv, send) function pointers), `_allowed_recv_flags`, and
+    override `_error` and `_would_block`.
     """
 
     name = ""
@@ -74,6 +102,8 @@ class CffiBackend:
     """Where this runs: sys.platform on POSIX; "windows 10.0.x" or "wine 8.0" on Windows."""
     _send_controls_refused: str | None = None
     """Why control messages cannot be sent here (Wine drops them), or None."""
+    _allowed_recv_flags: int | None = None
+    """Input flags the receive call accepts (None: any)."""
 
     def __init__(self, ffi: Any, lib: Any) -> None:
         self.ffi = ffi
@@ -84,6 +114,9 @@ class CffiBackend:
             ffi.string(table[i].name).decode(): int(table[i].value) for i in range(count[0])
         }
         c = self.constants
+        if (c["PM_HEADER"], c["PM_RECORD"]) != (HEADER, RECORD):
+            msg = "portmsg's compiled module does not match its Python code; reinstall portmsg"
+            raise ImportError(msg)
         self._name_size = c["PM_SIZEOF_SOCKADDR_STORAGE"]
         self._family_offset = c["PM_SA_FAMILY_OFFSET"]
         self._family_struct = struct.Struct("=" + {1: "B", 2: "H"}[c["PM_SA_FAMILY_SIZE"]])
@@ -94,39 +127,10 @@ class CffiBackend:
         self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self._address_cache: dict[bytes, Any] = {}
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
+        self._local = threading.local()
+        self._providers: Any = None
 
-    # -- per-OS hooks -----------------------------------------------------------
-
-    def _recv_call(
-        self,
-        sock: socket.socket,
-        fd: int,
-        bufs: Any,
-        nbufs: int,
-        name: Any,
-        control: Any,
-        controllen: int,
-        flags: int,
-        records: Any,
-        maxrecords: int,
-        result: Any,
-    ) -> int:
-        """Do one receive; return 0 or the OS error code (result filled in)."""
-        raise NotImplementedError
-
-    def _send_call(
-        self,
-        sock: socket.socket,
-        fd: int,
-        bufs: Any,
-        nbufs: int,
-        name: bytes,
-        control: Any,
-        controllen: int,
-        flags: int,
-    ) -> tuple[int, int]:
-        """Do one send; return (bytes sent, 0) or (-1, OS error code)."""
-        raise NotImplementedError
+    # -- per-OS hooks -------------------------------------------------------------------
 
     def _error(self, code: int) -> OSError:
         """The exception the stdlib raises for this OS error code."""
@@ -135,15 +139,15 @@ class CffiBackend:
     def _would_block(self, code: int) -> bool:
         return code in (errno.EAGAIN, errno.EWOULDBLOCK)
 
-    def _check_recv_flags(self, flags: int) -> None:
-        """Reject input flags the OS does not take (Windows: only MSG_PEEK)."""
+    def _ebadf(self) -> int:
+        return errno.EBADF
 
     def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
         """POSIX has no UDP resets to turn off: it reports ICMP errors only on connected sockets."""
         self._fileno(sock)
         return frozenset()
 
-    # -- shared helpers -------------------------------------------------------------
+    # -- shared helpers -------------------------------------------------------------------
 
     def cmsg_len(self, length: int) -> int:
         """CMSG_LEN / WSA_CMSG_LEN."""
@@ -165,9 +169,10 @@ class CffiBackend:
         """Run the C walker over raw control bytes: (level, type, offset, length) records."""
         data = bytes(control)
         maxrecords = len(data) // self._header + 1
-        records = self.ffi.new("pm_record[]", maxrecords)
+        records = self.ffi.new("long long[]", RECORD * maxrecords)
         n = self.lib.pm_walk(self.ffi.from_buffer(data), len(data), records, maxrecords)
-        return [(r.level, r.type, r.offset, r.length) for r in records[0:n]]
+        flat = self.ffi.unpack(records, RECORD * n)
+        return [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, RECORD * n, RECORD)]
 
     def _fileno(self, sock: object) -> tuple[socket.socket, int]:
         if not isinstance(sock, socket.socket):
@@ -178,25 +183,209 @@ class CffiBackend:
             raise self._error(self._ebadf())
         return sock, fd
 
-    def _ebadf(self) -> int:
-        return errno.EBADF
+    def _function(self, sock: socket.socket, fd: int, which: int) -> Any:
+        """The provider's WSARecvMsg (0) / WSASendMsg (1) on Windows; NULL on POSIX."""
+        return self.ffi.NULL if self._providers is None else self._providers(sock, fd)[which]
 
-    # -- receive ----------------------------------------------------------------------
+    def _recover(self, sock: socket.socket, fd: int, code: int, deadline: float | None, *, write: bool) -> float | None:
+        """After a failed call: retry on EINTR, wait out a timeout socket, or raise as the stdlib does."""
+        if code == self.EINTR:
+            return deadline  # PEP 475: pending signal handlers have run by now
+        timeout = sock.gettimeout()
+        if timeout and self._would_block(code):
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            remaining = deadline - time.monotonic()
+            if remaining > 0 and _wait(fd, remaining, write=write):
+                return deadline
+            msg = "timed out"
+            raise TimeoutError(msg)
+        raise self._error(code)
+
+    # -- receive ---------------------------------------------------------------------
+
+    def _scratch(self, bufsize: int, ancbufsize: int, slots: int = 1) -> _Scratch:
+        """This thread's buffers, grown to fit (a fresh set if they are in use: a signal handler)."""
+        local = self._local.__dict__
+        st = local.get(slots)
+        if st is None or st.busy:
+            st = _Scratch()
+            if slots not in local:
+                local[slots] = st
+        alloc = self._alloc
+        if st.data_size < bufsize:
+            st.data = alloc("char[]", max(bufsize, 1) * slots)
+            st.data_size = bufsize
+        if st.control_size < ancbufsize:
+            st.control = alloc("char[]", max(ancbufsize, 1) * slots)
+            st.control_size = ancbufsize
+        maxrecords = ancbufsize // self._header + 1
+        if st.out_size < maxrecords:
+            st.out = alloc("long long[]", (HEADER + RECORD * maxrecords) * slots)
+            st.out_size = maxrecords
+        if st.name is None:
+            st.name = alloc("char[]", self._name_size * slots)
+        st.busy = True
+        return st
+
+    def _receive(
+        self,
+        sock: socket.socket,
+        st: _Scratch,
+        data: Any,
+        datalen: int,
+        more: Any,
+        nmore: int,
+        ancbufsize: int,
+        flags: int,
+    ) -> list[int]:
+        """One receive into st's buffers; return the report (see RawMessage)."""
+        if not isinstance(sock, socket.socket):
+            msg = f"expected a socket.socket, not {type(sock).__name__}"
+            raise TypeError(msg)
+        allowed = self._allowed_recv_flags
+        if allowed is not None and flags & ~allowed:
+            msg = f"flags: {self.name} receives take only {allowed:#x} (MSG_PEEK) as input, not {flags:#x}"
+            raise ValueError(msg)
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._error(self._ebadf())
+        fn = self.ffi.NULL if self._providers is None else self._providers(sock, fd)[0]
+        maxrecords = ancbufsize // self._header + 1
+        recv = self.lib.pm_recv
+        deadline = None
+        while True:
+            n = recv(
+                fn,
+                fd,
+                data,
+                datalen,
+                more,
+                nmore,
+                st.name,
+                self._name_size,
+                st.control,
+                ancbufsize,
+                flags,
+                st.out,
+                maxrecords,
+            )
+            if n >= 0:
+                return self.ffi.unpack(st.out, HEADER + RECORD * n)  # type: ignore[no-any-return]
+            deadline = self._recover(sock, fd, -n, deadline, write=False)
+
+    def _ancdata(self, control: bytes, report: list[int]) -> list[NativeControl]:
+        return [
+            (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
+            for i in range(HEADER, HEADER + RECORD * report[4], RECORD)
+        ]
 
     def recvmsg(
         self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
     ) -> tuple[bytes, list[NativeControl], int, Any]:
         """socket.recvmsg, on any platform."""
-        bufsize = _index(bufsize)
-        ancbufsize = _index(ancbufsize)
-        flags = _index(flags)
+        if type(bufsize) is not int:
+            bufsize = _index(bufsize)
+        if type(ancbufsize) is not int:
+            ancbufsize = _index(ancbufsize)
+        if type(flags) is not int:
+            flags = _index(flags)
         if bufsize < 0:
             msg = "negative buffer size in recvmsg()"
             raise ValueError(msg)
-        buf = self._alloc("char[]", max(bufsize, 1))
-        nbytes, ancdata, msg_flags, address = self._receive(sock, [buf], [bufsize], ancbufsize, flags)
-        # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
-        return self.ffi.buffer(buf, min(nbytes, bufsize))[:], ancdata, msg_flags, address
+        if ancbufsize < 0:
+            msg = "invalid ancillary data buffer length"
+            raise ValueError(msg)
+        st = self._scratch(bufsize, ancbufsize)
+        try:
+            report = self._receive(sock, st, st.data, bufsize, self.ffi.NULL, 0, ancbufsize, flags)
+            unpack = self.ffi.unpack
+            try:
+                nbytes = report[0]
+                # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
+                data = unpack(st.data, min(bufsize, nbytes))
+                ancdata = self._ancdata(unpack(st.control, report[3]), report) if report[4] else []
+                address = self._address(unpack(st.name, report[2])) if report[2] else None
+            except BaseException:  # the datagram is taken: do not leak its descriptors
+                self.close_fds(self._ancdata(unpack(st.control, report[3]), report))
+                raise
+        finally:
+            st.busy = False
+        return data, ancdata, report[1], address
+
+    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int) -> RawMessage:
+        """One datagram for Level 2: (data, address, native flags, control bytes, report)."""
+        st = self._scratch(bufsize, ancbufsize)
+        try:
+            report = self._receive(sock, st, st.data, bufsize, self.ffi.NULL, 0, ancbufsize, flags)
+            unpack = self.ffi.unpack
+            nbytes = report[0]
+            data = unpack(st.data, min(bufsize, nbytes))
+            control = unpack(st.control, report[3]) if report[4] else b""
+            address = self._address(unpack(st.name, report[2])) if report[2] else None
+        finally:
+            st.busy = False
+        return data, address, report[1], control, report
+
+    def receive_batch(
+        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int
+    ) -> list[RawMessage]:
+        """Up to count datagrams in one call (recvmmsg where it exists), blocking for the first only."""
+        if not isinstance(sock, socket.socket):
+            msg = f"expected a socket.socket, not {type(sock).__name__}"
+            raise TypeError(msg)
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._error(self._ebadf())
+        st = self._scratch(bufsize, ancbufsize, count)
+        try:
+            fn = self.ffi.NULL if self._providers is None else self._providers(sock, fd)[0]
+            maxrecords = ancbufsize // self._header + 1
+            stride = HEADER + RECORD * maxrecords
+            dataslot, nameslot, controlslot = max(st.data_size, 1), self._name_size, max(st.control_size, 1)
+            batch = self.lib.pm_recv_batch
+            deadline = None
+            while True:
+                got = batch(
+                    fn,
+                    fd,
+                    st.data,
+                    dataslot,
+                    st.name,
+                    nameslot,
+                    st.control,
+                    controlslot,
+                    count,
+                    flags,
+                    st.out,
+                    maxrecords,
+                )
+                if got > 0:
+                    break
+                deadline = self._recover(sock, fd, -got, deadline, write=False)
+            unpack, out, data, name, control = self.ffi.unpack, st.out, st.data, st.name, st.control
+            cache, address_of = self._address_cache, self._address
+            messages = []
+            for i in range(got):
+                block = out + i * stride
+                report = unpack(block, HEADER + RECORD * block[4])
+                nbytes = report[0]
+                raw_name = unpack(name + i * nameslot, report[2]) if report[2] else b""
+                address = cache.get(raw_name)
+                if address is None:
+                    address = address_of(raw_name) if raw_name else None
+                messages.append(
+                    (
+                        unpack(data + i * dataslot, min(bufsize, nbytes)),
+                        address,
+                        report[1],
+                        unpack(control + i * controlslot, report[3]) if report[4] else b"",
+                        report,
+                    )
+                )
+        finally:
+            st.busy = False
+        return messages
 
     def recvmsg_into(
         self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0
@@ -207,64 +396,35 @@ class CffiBackend:
         except TypeError:
             msg = "recvmsg_into() argument 1 must be an iterable"
             raise TypeError(msg) from None
-        ancbufsize = _index(ancbufsize)
-        flags = _index(flags)
+        if type(ancbufsize) is not int:
+            ancbufsize = _index(ancbufsize)
+        if type(flags) is not int:
+            flags = _index(flags)
+        ffi = self.ffi
         cbufs = []
         for item in items:
             try:
-                cbufs.append(self.ffi.from_buffer(item, require_writable=True))
+                cbufs.append(ffi.from_buffer(item, require_writable=True))
             except (TypeError, BufferError):
                 msg = "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
                 raise TypeError(msg) from None
-        return self._receive(sock, cbufs, [len(b) for b in cbufs], ancbufsize, flags)
-
-    def _receive(
-        self, sock: socket.socket, cbufs: list[Any], sizes: list[int], ancbufsize: int, flags: int
-    ) -> RecvResult:
-        ffi = self.ffi
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
             raise ValueError(msg)
-        self._check_recv_flags(flags)
-        sock, fd = self._fileno(sock)
-        nbufs = len(cbufs)
-        bufs = ffi.new("pm_buf[]", max(nbufs, 1))
-        for i in range(nbufs):
-            bufs[i].base = cbufs[i]
-            bufs[i].len = sizes[i]
-        name = self._alloc("char[]", self._name_size)
-        control = self._alloc("unsigned char[]", max(ancbufsize, 1))
-        maxrecords = ancbufsize // self._header + 1
-        records = self._alloc("pm_record[]", maxrecords)
-        result = ffi.new("pm_result *")
-        timeout = sock.gettimeout()
-        deadline = None
-        while True:
-            code = self._recv_call(sock, fd, bufs, nbufs, name, control, ancbufsize, flags, records, maxrecords, result)
-            if code == 0:
-                break
-            if code == self.EINTR:
-                continue  # PEP 475; pending signal handlers run at this point
-            if timeout and self._would_block(code):
-                if deadline is None:
-                    deadline = time.monotonic() + timeout
-                remaining = deadline - time.monotonic()
-                if remaining > 0 and _wait(fd, remaining, write=False):
-                    continue
-                msg = "timed out"
-                raise TimeoutError(msg)
-            raise self._error(code)
-        cbuf = ffi.buffer(control, result.controllen)
-        ancdata: list[NativeControl] = []
+        first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
+        more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
+        for i, cbuf in enumerate(cbufs[1:]):
+            more[i].base = cbuf
+            more[i].len = len(cbuf)
+        st = self._scratch(0, ancbufsize)
         try:
-            ancdata.extend(
-                (r.level, r.type, cbuf[r.offset : r.offset + r.length]) for r in records[0 : result.nrecords]
-            )
-            address = self._address(ffi.buffer(name, result.namelen)[:])
-        except BaseException:
-            self.close_fds(ancdata)
-            raise
-        return int(result.nbytes), ancdata, int(result.flags), address
+            report = self._receive(sock, st, first, first_len, more, max(len(cbufs) - 1, 0), ancbufsize, flags)
+            unpack = ffi.unpack
+            ancdata = self._ancdata(unpack(st.control, report[3]), report) if report[4] else []
+            address = self._address(unpack(st.name, report[2])) if report[2] else None
+        finally:
+            st.busy = False
+        return report[0], ancdata, report[1], address
 
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
         """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""
@@ -401,34 +561,29 @@ class CffiBackend:
         except TypeError:
             msg = "sendmsg() argument 2 must be an iterable"
             raise TypeError(msg) from None
-        flags = _index(flags)
+        if type(flags) is not int:
+            flags = _index(flags)
         control, controllen = self.encode_control(controls)
         if controllen and self._send_controls_refused:
             msg = f"{self._send_controls_refused}; nothing was sent"
             raise OSError(errno.EOPNOTSUPP, msg)
         sock, fd = self._fileno(sock)
         name = b"" if address is None else self.sockaddr(sock, address)
-        bufs = ffi.new("pm_buf[]", max(len(cbufs), 1))
-        for i, cbuf in enumerate(cbufs):
-            bufs[i].base = cbuf
-            bufs[i].len = len(cbuf)
-        timeout = sock.gettimeout()
+        first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
+        more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
+        for i, cbuf in enumerate(cbufs[1:]):
+            more[i].base = cbuf
+            more[i].len = len(cbuf)
+        fn = self._function(sock, fd, 1)
+        cname = ffi.from_buffer(name) if name else ffi.NULL
         deadline = None
         while True:
-            sent, code = self._send_call(sock, fd, bufs, len(cbufs), name, control, controllen, flags)
-            if code == 0:
-                return sent
-            if code == self.EINTR:
-                continue
-            if timeout and self._would_block(code):
-                if deadline is None:
-                    deadline = time.monotonic() + timeout
-                remaining = deadline - time.monotonic()
-                if remaining > 0 and _wait(fd, remaining, write=True):
-                    continue
-                msg = "timed out"
-                raise TimeoutError(msg)
-            raise self._error(code)
+            sent = self.lib.pm_send(
+                fn, fd, first, first_len, more, max(len(cbufs) - 1, 0), cname, len(name), control, controllen, flags
+            )
+            if sent >= 0:
+                return int(sent)
+            deadline = self._recover(sock, fd, int(-sent), deadline, write=True)
 
     def _readable(self, item: object) -> Any:
         try:
@@ -443,7 +598,7 @@ class CffiBackend:
         if not ancdata:
             return ffi.NULL, 0
         n = len(ancdata)
-        records = ffi.new("pm_record[]", n)
+        records = ffi.new("long long[]", RECORD * n)
         payloads = []
         offset = total = 0
         for i, item in enumerate(ancdata):
@@ -454,15 +609,15 @@ class CffiBackend:
                 msg = f"[sendmsg() ancillary data items]() argument must be sequence of length 3, not {size}"
                 raise TypeError(msg) from None
             payload = _bytes(data)
-            records[i].level = _index(level)
-            records[i].type = _index(kind)
-            records[i].offset = offset
-            records[i].length = len(payload)
+            records[RECORD * i] = _index(level)
+            records[RECORD * i + 1] = _index(kind)
+            records[RECORD * i + 2] = offset
+            records[RECORD * i + 3] = len(payload)
             payloads.append(payload)
             offset += len(payload)
             total += self.cmsg_space(len(payload))
         blob = b"".join(payloads)
-        control = ffi.new("unsigned char[]", total)
+        control = ffi.new("char[]", total)
         used = self.lib.pm_encode(records, n, ffi.from_buffer(blob), control, total)
         if used != total:  # cannot happen: total is the sum of CMSG_SPACEs
             msg = "ancillary data does not fit"

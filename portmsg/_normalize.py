@@ -38,6 +38,8 @@ NativeControl = tuple[int, int, bytes]
 
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
+_CACHE_SIZE = 512
+_UNCACHED = (Timestamp, FileDescriptors)
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _IPV6_LEN = 16
 # Portable flag -> the C name of its native bit.
@@ -119,6 +121,9 @@ class Normalizer:
         self._flags_from = tuple((native, flag) for flag, native in native_flags.items())
         self._flags_to = native_flags
         self._flag_cache: dict[int, MsgFlag] = {}
+        self._cache: dict[bytes, tuple[Control, ...]] = {}
+        self._report_header = c.get("PM_HEADER", 5)
+        self._report_record = c.get("PM_RECORD", 4)
 
     # -- decoders built from layout constants -------------------------------
 
@@ -184,6 +189,30 @@ class Normalizer:
                 seen_pktinfo = control
             out.append(control)
         return tuple(out)
+
+    def from_report(self, control: bytes, report: list[int]) -> tuple[Control, ...]:
+        """Decode a receive's control bytes, with the records the C walker reported.
+
+        A server sees the same control bytes over and over (same destination,
+        TOS, TTL): decoded sets are cached by those bytes, except sets with a
+        Timestamp (unique every time) or descriptors.
+        """
+        count = report[4]
+        if not count:
+            return ()
+        cached = self._cache.get(control)
+        if cached is not None:
+            return cached
+        start, step = self._report_header, self._report_record
+        controls = self.normalize(
+            (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
+            for i in range(start, start + step * count, step)
+        )
+        if not any(type(c) in _UNCACHED for c in controls):
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[control] = controls
+        return controls
 
     def flags_from_native(self, value: int) -> MsgFlag:
         """Map native flag bits onto MsgFlag; bits with no portable meaning are dropped."""

@@ -10,6 +10,7 @@ import contextlib
 import enum
 import os
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
@@ -205,21 +206,33 @@ Control = Union[  # noqa: UP007 - a runtime alias; `X | Y` of classes needs 3.10
 """Any control object that `normalize()` returns and `encode()` accepts."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One received datagram with its decoded control messages."""
+class Message(tuple):  # type: ignore[type-arg]
+    """One received datagram with its decoded control messages.
 
-    data: bytes
-    """The payload (cut to the buffer size if `truncated`)."""
-    address: Any
-    """The sender's address, in the form the stdlib's socket methods use."""
-    flags: MsgFlag
-    """Portable flags; TRUNC: the data was cut, CTRUNC: control data was cut."""
-    controls: tuple[Control, ...]
-    """Every control message that arrived, decoded or as RawControl."""
+    Immutable and hashable.  It is a 4-tuple underneath (data, address,
+    flags, controls), as os.stat_result is: building one costs a fifth of a
+    frozen dataclass, which matters at a million datagrams a second.
+    """
+
+    __slots__ = ()
+    __match_args__ = ("data", "address", "flags", "controls")
+
+    def __new__(cls, data: bytes, address: Any, flags: MsgFlag, controls: tuple[Control, ...]) -> Message:
+        return tuple.__new__(cls, (data, address, flags, controls))
+
+    data: bytes = property(itemgetter(0), doc="The payload (cut to the buffer size if `truncated`).")  # type: ignore[assignment]
+    address: Any = property(itemgetter(1), doc="The sender's address, in the stdlib's form.")  # type: ignore[assignment]
+    flags: MsgFlag = property(itemgetter(2), doc="Portable flags; TRUNC: data cut, CTRUNC: control data cut.")  # type: ignore[assignment]
+    controls: tuple[Control, ...] = property(itemgetter(3), doc="Every control message, decoded or RawControl.")  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Message(data={self[0]!r}, address={self[1]!r}, flags={self[2]!r}, controls={self[3]!r})"
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return tuple(self)
 
     def _find(self, kind: type[Any]) -> Any:
-        for control in self.controls:
+        for control in self[3]:
             if type(control) is kind:
                 return control
         return None

@@ -34,9 +34,14 @@ class WinsockBackend(CffiBackend):
         super().__init__(ffi, lib)
         c = self.constants
         self._wouldblock = c["WSAEWOULDBLOCK"]
-        self._peek = c["MSG_PEEK"]
+        # Only MSG_PEEK is valid input for WSARecvMsg; Wine accepts anything,
+        # so portmsg checks, to behave the same on both.
+        self._allowed_recv_flags = c["MSG_PEEK"]
+        self._providers = self.provider_functions
         self._by_provider: dict[int, tuple[Any, Any]] = {}
-        self._by_socket: weakref.WeakKeyDictionary[socket.socket, tuple[int, Any, Any]] = weakref.WeakKeyDictionary()
+        self._by_socket: weakref.WeakKeyDictionary[socket.socket, tuple[int, tuple[Any, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
         wine = lib.pm_wine_version()
         if wine != ffi.NULL:
             self.platform = f"wine {ffi.string(wine).decode()}"
@@ -61,20 +66,13 @@ class WinsockBackend(CffiBackend):
     def _ebadf(self) -> int:
         return self.constants["WSAENOTSOCK"]
 
-    def _check_recv_flags(self, flags: int) -> None:
-        # Only MSG_PEEK is valid input for WSARecvMsg; Wine accepts anything,
-        # so check here to behave the same on both.
-        if flags & ~self._peek:
-            msg = f"flags: WSARecvMsg takes only MSG_PEEK ({self._peek:#x}) as input, not {flags:#x}"
-            raise ValueError(msg)
-
     # -- extension functions -----------------------------------------------------------
 
     def provider_functions(self, sock: socket.socket, fd: int) -> tuple[Any, Any]:
         """(WSARecvMsg, WSASendMsg) for this socket's provider."""
         cached = self._by_socket.get(sock)
         if cached is not None and cached[0] == fd:
-            return cached[1], cached[2]
+            return cached[1]
         error = self.ffi.new("int *")
         catalog = self.ffi.new("unsigned long *")
         if self.lib.pm_provider_id(fd, catalog, error) != 0:
@@ -92,48 +90,8 @@ class WinsockBackend(CffiBackend):
                 found.append(fn)
             functions = (found[0], found[1])
             self._by_provider[int(catalog[0])] = functions
-        self._by_socket[sock] = (fd, *functions)
+        self._by_socket[sock] = (fd, functions)
         return functions
-
-    # -- calls ---------------------------------------------------------------------------
-
-    def _recv_call(
-        self,
-        sock: socket.socket,
-        fd: int,
-        bufs: Any,
-        nbufs: int,
-        name: Any,
-        control: Any,
-        controllen: int,
-        flags: int,
-        records: Any,
-        maxrecords: int,
-        result: Any,
-    ) -> int:
-        recv_fn, _ = self.provider_functions(sock, fd)
-        if lib.pm_wsarecvmsg(
-            recv_fn, fd, bufs, nbufs, name, self._name_size, control, controllen, flags, records, maxrecords, result
-        ):
-            return int(result.error)
-        return 0
-
-    def _send_call(
-        self,
-        sock: socket.socket,
-        fd: int,
-        bufs: Any,
-        nbufs: int,
-        name: bytes,
-        control: Any,
-        controllen: int,
-        flags: int,
-    ) -> tuple[int, int]:
-        _, send_fn = self.provider_functions(sock, fd)
-        error = ffi.new("int *")
-        cname = ffi.from_buffer(name) if name else ffi.NULL
-        sent = lib.pm_wsasendmsg(send_fn, fd, bufs, nbufs, cname, len(name), control, controllen, flags, error)
-        return (int(sent), 0) if sent >= 0 else (-1, int(error[0]))
 
     def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
         """Turn off WSAECONNRESET / WSAENETRESET after ICMP errors; return which were turned off."""

@@ -23,9 +23,19 @@ def test_builder_emits_c_with_walker_and_guarded_constants(builder, tmp_path: Pa
     code = target.read_text()
     assert "int pm_walk(" in code
     # every shared declaration is bound, plus this backend's own entry point
-    for name in ("pm_walk", "pm_encode", "pm_cmsg_len", "pm_cmsg_space", "pm_constants"):
+    for name in (
+        "pm_walk",
+        "pm_encode",
+        "pm_cmsg_len",
+        "pm_cmsg_space",
+        "pm_constants",
+        "pm_recv",
+        "pm_recv_batch",
+        "pm_send",
+    ):
         assert f"_cffi_f_{name}" in code
-    assert ("_cffi_f_pm_recvmsg" in code) != ("_cffi_f_pm_wsarecvmsg" in code)
+    # Windows adds only its provider and error helpers.
+    assert ("_cffi_f_pm_extension" in code) == ("WSAIoctl" in code)
     assert '#ifdef IP_PKTINFO\n    {"IP_PKTINFO", (long long)(IP_PKTINFO)},\n#endif' in code
 
 

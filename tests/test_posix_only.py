@@ -17,7 +17,8 @@ import pytest
 import portmsg
 from portmsg import Credentials, Feature, FileDescriptors, MsgFlag, native
 
-pytestmark = pytest.mark.skipif(portmsg.BACKEND != "posix", reason="Unix datagram sockets exist only on POSIX")
+if portmsg.BACKEND != "posix":
+    pytest.skip("Unix datagram sockets exist only on POSIX: this is the Winsock backend", allow_module_level=True)
 fcntl = pytest.importorskip("fcntl", reason="fcntl exists only on POSIX")
 LINUX = sys.platform.startswith("linux")
 

@@ -16,12 +16,13 @@ from portmsg import native
 if TYPE_CHECKING:
     from helpers import Pair
 
-pytestmark = pytest.mark.skipif(portmsg.BACKEND != "winsock", reason="Winsock-only mechanisms")
+if portmsg.BACKEND != "winsock":
+    pytest.skip("Winsock-only mechanisms: this is the POSIX backend", allow_module_level=True)
 
 
 def test_only_msg_peek_is_accepted_as_input(pair: Pair) -> None:
     pair.send(b"x")
-    with pytest.raises(ValueError, match="flags: WSARecvMsg takes only MSG_PEEK"):
+    with pytest.raises(ValueError, match="flags: .*MSG_PEEK"):
         portmsg.recvmsg(pair.receiver, 10, 0, native.MSG_PEEK | native.MSG_WAITALL)
     assert portmsg.recvmsg(pair.receiver, 10, 0, native.MSG_PEEK)[0] == b"x"
     assert portmsg.recvmsg(pair.receiver, 10)[0] == b"x"

@@ -27,8 +27,7 @@ static size_t pm_cmsg_data_offset(void)
 size_t pm_cmsg_len(size_t length) { return PM_CMSG_LEN(length); }
 size_t pm_cmsg_space(size_t length) { return PM_CMSG_SPACE(length); }
 
-int pm_walk(const unsigned char *control, size_t controllen,
-            pm_record *records, int maxrecords)
+int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords)
 {
     const size_t data_offset = pm_cmsg_data_offset();
     const size_t header = PM_CMSG_LEN(0);
@@ -42,6 +41,7 @@ int pm_walk(const unsigned char *control, size_t controllen,
         PM_CMSGHDR h;
         size_t room = controllen - offset;
         size_t length, step;
+        long long *r = records + (size_t)n * PM_RECORD;
 
         memcpy(&h, control + offset, sizeof h);
         length = (size_t)h.cmsg_len;
@@ -49,10 +49,10 @@ int pm_walk(const unsigned char *control, size_t controllen,
             break;  /* a zeroed or corrupt header ends the chain */
         if (length > room)
             length = room;  /* cut by MSG_CTRUNC or corrupt: keep what is here */
-        records[n].level = h.cmsg_level;
-        records[n].type = h.cmsg_type;
-        records[n].offset = offset + data_offset;
-        records[n].length = length - header;
+        r[0] = h.cmsg_level;
+        r[1] = h.cmsg_type;
+        r[2] = (long long)(offset + data_offset);
+        r[3] = (long long)(length - header);
         n++;
         step = PM_CMSG_SPACE(length - header);
         if (step >= room)
@@ -62,28 +62,41 @@ int pm_walk(const unsigned char *control, size_t controllen,
     return n;
 }
 
-size_t pm_encode(const pm_record *records, int n, const unsigned char *payload,
-                 unsigned char *control, size_t controllen)
+size_t pm_encode(const long long *records, int n, const char *payload, char *control, size_t controllen)
 {
     const size_t data_offset = pm_cmsg_data_offset();
     size_t offset = 0;
     int i;
 
     for (i = 0; i < n; i++) {
+        const long long *r = records + (size_t)i * PM_RECORD;
+        size_t length = (size_t)r[3];
+        size_t space = PM_CMSG_SPACE(length);
         PM_CMSGHDR h;
-        size_t space = PM_CMSG_SPACE(records[i].length);
 
-        if (space < records[i].length || space > controllen - offset)
+        if (r[3] < 0 || space < length || space > controllen - offset)
             return 0;
         memset(&h, 0, sizeof h);
-        h.cmsg_len = PM_CMSG_LEN(records[i].length);
-        h.cmsg_level = records[i].level;
-        h.cmsg_type = records[i].type;
+        h.cmsg_len = PM_CMSG_LEN(length);
+        h.cmsg_level = (int)r[0];
+        h.cmsg_type = (int)r[1];
         memset(control + offset, 0, space);
         memcpy(control + offset, &h, sizeof h);
-        memcpy(control + offset + data_offset, payload + records[i].offset,
-               records[i].length);
+        memcpy(control + offset + data_offset, payload + r[2], length);
         offset += space;
     }
     return offset;
+}
+
+/* Fill one report block after a successful receive. */
+static int pm_report(long long *out, long long nbytes, int flags, int namelen,
+                     const char *control, size_t controllen, int maxrecords)
+{
+    int n = pm_walk(control, controllen, out + PM_HEADER, maxrecords);
+    out[0] = nbytes;
+    out[1] = flags;
+    out[2] = namelen;
+    out[3] = (long long)controllen;
+    out[4] = n;
+    return n;
 }

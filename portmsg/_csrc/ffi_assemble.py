@@ -40,11 +40,11 @@ def build_ffi(
     module_name: str,
     *,
     prelude: str,
-    entry_cdef: str,
     entry_source: str,
+    entry_cdef: str = "",
     libraries: list[str] | None = None,
 ) -> cffi.FFI:
-    """Return an FFI builder whose cdef is portmsg.h plus the entry point's."""
+    """Return an FFI builder whose cdef is portmsg.h (plus any extra declarations)."""
     ffibuilder = cffi.FFI()
     ffibuilder.cdef((HERE / "portmsg.h").read_text() + entry_cdef)
     source = "\n".join(

@@ -1,0 +1,174 @@
+"""Side-by-side receive benchmark: the stdlib and portmsg in one process and one run.
+
+    python benchmarks/bench_recv.py [--sizes 64 1200] [--rounds 15] [--json out.json]
+
+Drain method: each round pre-queues N datagrams (IP_PKTINFO on, a large
+SO_RCVBUF) on loopback, then times only the receive that drains them.
+Methods take turns inside every round, so they share the machine's noise;
+the table shows the median ns per datagram and the ratio to the stdlib's
+recvmsg with the pktinfo parsed into (IPv4Address, ifindex), the work a
+framework has to do by hand today.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address
+
+import portmsg
+from portmsg import Feature, native
+
+N = 1024
+BASELINE = "stdlib recvmsg + parse pktinfo"
+
+
+def make_pair() -> tuple[socket.socket, socket.socket]:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    try:
+        rx.setsockopt(socket.SOL_SOCKET, force or socket.SO_RCVBUF, 32 << 20)
+    except OSError:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+    rx.setsockopt(native.IPPROTO_IP, native.IP_PKTINFO, 1)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.connect(rx.getsockname())
+    return rx, tx
+
+
+def stdlib_raw(rx: socket.socket, n: int) -> None:
+    recvmsg, space = rx.recvmsg, socket.CMSG_SPACE(12)
+    for _ in range(n):
+        recvmsg(2048, space)
+
+
+_PKTINFO = struct.Struct("=i4s4s")
+
+
+def stdlib_parsed(rx: socket.socket, n: int) -> None:
+    recvmsg, space, unpack = rx.recvmsg, socket.CMSG_SPACE(12), _PKTINFO.unpack
+    level, kind = native.IPPROTO_IP, native.IP_PKTINFO
+    for _ in range(n):
+        _data, ancdata, _flags, _addr = recvmsg(2048, space)
+        for lvl, typ, payload in ancdata:
+            if lvl == level and typ == kind:
+                ifindex, _spec, dst = unpack(payload)
+                info = (IPv4Address(dst), ifindex)
+        assert info
+
+
+def portmsg_recvmsg(rx: socket.socket, n: int) -> None:
+    recvmsg, space = portmsg.recvmsg, portmsg.CMSG_SPACE(12)
+    for _ in range(n):
+        recvmsg(rx, 2048, space)
+
+
+def portmsg_recv(rx: socket.socket, n: int) -> None:
+    recv = portmsg.recv
+    for _ in range(n):
+        assert recv(rx, 2048).packet_info
+
+
+def portmsg_batch(rx: socket.socket, n: int) -> None:
+    recv_batch = portmsg.recv_batch
+    left = n
+    while left:
+        for message in recv_batch(rx, min(32, left), 2048):
+            assert message.packet_info
+            left -= 1
+
+
+METHODS: dict[str, Callable[[socket.socket, int], None]] = {
+    "stdlib recvmsg (raw)": stdlib_raw,
+    BASELINE: stdlib_parsed,
+    "portmsg.recvmsg": portmsg_recvmsg,
+    "portmsg.recv + .packet_info": portmsg_recv,
+}
+if hasattr(portmsg, "recv_batch"):
+    METHODS["portmsg.recv_batch(32) + .packet_info"] = portmsg_batch
+
+
+def gro_rate(size: int, rounds: int) -> dict[str, float] | None:
+    """Datagrams/s through the stdlib vs portmsg with a GSO sender and a GRO receiver."""
+    rx, tx = make_pair()
+    with rx, tx:
+        if Feature.SEGMENT_OFFLOAD not in portmsg.enable(rx, Feature.SEGMENT_OFFLOAD):
+            return None
+        per_send = max(1, min(64, 65000 // size))
+        burst = b"g" * (size * per_send)
+        times = []
+        for _ in range(rounds):
+            for _ in range(N // per_send):
+                portmsg.send(tx, burst, controls=[portmsg.SegmentSize(size)])
+            start = time.perf_counter_ns()
+            got = 0
+            while got < (N // per_send) * per_send:
+                message = portmsg.recv(rx, 65535)
+                got += len(message.segments())
+            times.append((time.perf_counter_ns() - start) / got)
+        return {"ns": statistics.median(times)}
+
+
+def run(size: int, rounds: int) -> dict[str, float]:
+    payload = b"p" * size
+    samples: dict[str, list[float]] = {name: [] for name in METHODS}
+    rx, tx = make_pair()
+    with rx, tx:
+        for method in METHODS.values():  # warm-up
+            for _ in range(64):
+                tx.send(payload)
+            method(rx, 64)
+        for _ in range(rounds):
+            for name, method in METHODS.items():
+                for _ in range(N):
+                    tx.send(payload)
+                start = time.perf_counter_ns()
+                method(rx, N)
+                samples[name].append((time.perf_counter_ns() - start) / N)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 1200])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args()
+    report: dict[str, object] = {"python": sys.version.split()[0], "platform": portmsg.PLATFORM, "n": N, "sizes": {}}
+    for size in args.sizes:
+        figures = run(size, args.rounds)
+        base = figures[BASELINE]
+        print(f"\n{size}-byte datagrams, {N} per round, median of {args.rounds} rounds")
+        print(f"{'method':<40} {'ns/datagram':>12} {'ratio':>7}")
+        rows = {}
+        for name, ns in figures.items():
+            rows[name] = {"ns": round(ns, 1), "ratio": round(ns / base, 3)}
+            print(f"{name:<40} {ns:>12.0f} {ns / base:>7.2f}")
+        gro = gro_rate(size, max(3, args.rounds // 3))
+        if gro is None:
+            print(f"{'GRO path (GSO sender)':<40} {'unavailable on this platform':>20}")
+        else:
+            rows["GRO path (GSO sender), portmsg.recv + segments()"] = {
+                "ns": round(gro["ns"], 1),
+                "ratio": round(gro["ns"] / base, 3),
+            }
+            print(
+                f"{'GRO path (GSO sender) recv+segments()':<40} {gro['ns']:>12.0f} {gro['ns'] / base:>7.2f}"
+                f"   ({base / gro['ns']:.1f}x the stdlib's datagram rate)"
+            )
+        report["sizes"][str(size)] = rows  # type: ignore[index]
+    if args.json:
+        with open(args.json, "w") as handle:  # noqa: PTH123
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
