@@ -19,11 +19,14 @@ import statistics
 import struct
 import sys
 import time
-from collections.abc import Callable
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
 import portmsg
 from portmsg import Feature, native
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 N = 1024
 BASELINE = "stdlib recvmsg + parse pktinfo"

@@ -48,29 +48,23 @@ _AF_UNIX = _C.get("AF_UNIX", -1)
 _UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, credentials
 _INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
 _MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg
-_from_report = NORMALIZER.from_report
-_flags_from_native = NORMALIZER.flags_from_native
-_message = tuple.__new__
+_decode = NORMALIZER.message
 
 
 # -- Level 1: the stdlib's shapes and native numbers --------------------------------
 
 
-def recvmsg(
-    sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
-) -> tuple[bytes, list[NativeControl], int, Any]:
-    """Receive like `socket.socket.recvmsg`, on every platform.
+recvmsg = IMPL.recvmsg
+"""Receive like `socket.socket.recvmsg(bufsize, ancbufsize=0, flags=0)`, on every platform.
 
-    Returns:
-        (data, ancdata, msg_flags, address) with native level/type/flag numbers.
+recvmsg(sock, bufsize, ancbufsize=0, flags=0) -> (data, ancdata, msg_flags, address),
+with native level/type/flag numbers.
 
-    Platforms:
-        Windows takes only MSG_PEEK as input.  A datagram larger than bufsize
-        sets the native MSG_TRUNC bit on every platform (Windows reports it as
-        the error WSAEMSGSIZE, which portmsg turns into the flag).
-
-    """
-    return IMPL.recvmsg(sock, bufsize, ancbufsize, flags)
+Platforms:
+    Windows takes only MSG_PEEK as input.  A datagram larger than bufsize
+    sets the native MSG_TRUNC bit on every platform (Windows reports it as
+    the error WSAEMSGSIZE, which portmsg turns into the flag).
+"""
 
 
 def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult:
@@ -145,13 +139,7 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
     if bufsize < 0:
         msg = "negative buffer size in recv()"
         raise ValueError(msg)
-    data, address, native_flags, control, report = IMPL.receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek])
-    try:
-        controls = _from_report(control, report) if control else ()
-    except BaseException:  # the datagram is taken: do not leak its descriptors
-        IMPL.close_fds(_native_items(control, report))
-        raise
-    return _message(Message, (data, address, _flags_from_native(native_flags), controls))
+    return IMPL.receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek], _decode)
 
 
 def recv_batch(
@@ -178,25 +166,7 @@ def recv_batch(
         raise TypeError(msg)
     if ancbufsize is None:
         ancbufsize = _UNIX_ANCBUFSIZE if sock.family == _AF_UNIX else _INET_ANCBUFSIZE
-    raw = IMPL.receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS)
-    messages = []
-    try:
-        for data, address, native_flags, control, report in raw:
-            controls = _from_report(control, report) if control else ()
-            messages.append(_message(Message, (data, address, _flags_from_native(native_flags), controls)))
-    except BaseException:
-        for _, _, _, control, report in raw[len(messages) :]:
-            IMPL.close_fds(_native_items(control, report))
-        raise
-    return messages
-
-
-def _native_items(control: bytes, report: list[int]) -> list[NativeControl]:
-    header, record = _C["PM_HEADER"], _C["PM_RECORD"]
-    return [
-        (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
-        for i in range(header, header + record * report[4], record)
-    ]
+    return IMPL.receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS, _decode)
 
 
 def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import socket
     from collections.abc import Iterable
 
-    from ._glue import NativeControl, RawMessage, RecvResult
+    from ._glue import Decode, NativeControl, RecvResult
 
 __all__ = ["IMPL", "Backend"]
+
+T = TypeVar("T")
 
 
 class Backend(Protocol):
@@ -38,10 +40,10 @@ class Backend(Protocol):
     def cmsg_len(self, length: int) -> int: ...
     def cmsg_space(self, length: int) -> int: ...
     def walk(self, control: bytes) -> list[tuple[int, int, int, int]]: ...
-    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int) -> RawMessage: ...
+    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]) -> T: ...
     def receive_batch(
-        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int
-    ) -> list[RawMessage]: ...
+        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]
+    ) -> list[T]: ...
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None: ...
     def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]: ...
 

@@ -102,40 +102,36 @@ static struct iovec *pm_iov(char *data, size_t datalen, const pm_buf *more, int 
     return iov;
 }
 
-int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *more, int nmore,
-            char *name, int namelen, char *control, size_t controllen, int flags,
-            long long *out, int maxrecords)
+int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
 {
     struct iovec small[PM_SMALL_IOV];
-    struct iovec *iov = pm_iov(data, datalen, more, nmore, small);
+    struct iovec *iov = pm_iov(a->data, a->datalen, a->more, a->nmore, small);
     struct msghdr msg;
     ssize_t n;
     int err;
 
-    (void)fn;  /* the Windows entry takes the provider's WSARecvMsg here */
     if (iov == NULL)
         return -ENOMEM;
     memset(&msg, 0, sizeof msg);
-    msg.msg_name = namelen > 0 ? name : NULL;
-    msg.msg_namelen = namelen > 0 ? (socklen_t)namelen : 0;
+    msg.msg_name = a->namelen > 0 ? a->name : NULL;
+    msg.msg_namelen = a->namelen > 0 ? (socklen_t)a->namelen : 0;
     msg.msg_iov = iov;
-    msg.msg_iovlen = nmore + 1;
-    msg.msg_control = controllen > 0 ? control : NULL;
-    msg.msg_controllen = controllen;
+    msg.msg_iovlen = a->nmore + 1;
+    msg.msg_control = a->controllen > 0 ? a->control : NULL;
+    msg.msg_controllen = a->controllen;
     n = recvmsg(s, &msg, flags);
     err = errno;
     if (iov != small)
         free(iov);
     if (n < 0)
         return -err;
-    return pm_report(out, n, msg.msg_flags, (int)msg.msg_namelen, control,
-                     msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0, maxrecords);
+    return pm_report(a->head, a->records, n, msg.msg_flags, (int)msg.msg_namelen, a->control,
+                     msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0, a->maxrecords);
 }
 
-int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name, int nameslot,
-                  char *control, size_t controlslot, int n, int flags, long long *out, int maxrecords)
+int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
 {
-    const size_t stride = PM_HEADER + (size_t)PM_RECORD * (size_t)maxrecords;
+    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
     int i;
 #ifdef MSG_WAITFORONE
     /* One recvmmsg call: block for the first datagram, never for the rest. */
@@ -143,42 +139,54 @@ int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name
     struct iovec *iov = calloc((size_t)n, sizeof *iov);
     int got, err;
 
-    (void)fn;
     if (msgs == NULL || iov == NULL) {
         free(msgs);
         free(iov);
         return -ENOMEM;
     }
     for (i = 0; i < n; i++) {
-        iov[i].iov_base = data + (size_t)i * dataslot;
-        iov[i].iov_len = dataslot;
+        iov[i].iov_base = a->data + (size_t)i * a->datalen;
+        iov[i].iov_len = a->datalen;
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = nameslot > 0 ? name + (size_t)i * (size_t)nameslot : NULL;
-        msgs[i].msg_hdr.msg_namelen = (socklen_t)nameslot;
-        msgs[i].msg_hdr.msg_control = controlslot > 0 ? control + (size_t)i * controlslot : NULL;
-        msgs[i].msg_hdr.msg_controllen = controlslot;
+        msgs[i].msg_hdr.msg_name = a->namelen > 0 ? a->name + (size_t)i * (size_t)a->namelen : NULL;
+        msgs[i].msg_hdr.msg_namelen = a->namelen > 0 ? (socklen_t)a->namelen : 0;
+        msgs[i].msg_hdr.msg_control = a->controllen > 0 ? a->control + (size_t)i * a->controllen : NULL;
+        msgs[i].msg_hdr.msg_controllen = a->controllen;
     }
     got = recvmmsg(s, msgs, (unsigned int)n, flags | MSG_WAITFORONE, NULL);
     err = errno;
     for (i = 0; i < got; i++) {
         struct msghdr *m = &msgs[i].msg_hdr;
-        pm_report(out + (size_t)i * stride, msgs[i].msg_len, m->msg_flags, (int)m->msg_namelen,
-                  (char *)m->msg_control, m->msg_control != NULL ? (size_t)m->msg_controllen : 0, maxrecords);
+        pm_report(a->head + (size_t)i * PM_HEADER, a->records + (size_t)i * stride, msgs[i].msg_len,
+                  m->msg_flags, (int)m->msg_namelen, (char *)m->msg_control,
+                  m->msg_control != NULL ? (size_t)m->msg_controllen : 0, a->maxrecords);
     }
+    if (got > 0)
+        pm_mark_same(a, got);
     free(msgs);
     free(iov);
     return got < 0 ? -err : got;
 #else
     /* No recvmmsg: the first receive may block, the rest must not. */
     for (i = 0; i < n; i++) {
-        int r = pm_recv(fn, s, data + (size_t)i * dataslot, dataslot, NULL, 0,
-                        name + (size_t)i * (size_t)nameslot, nameslot,
-                        control + (size_t)i * controlslot, controlslot,
-                        i == 0 ? flags : flags | MSG_DONTWAIT, out + (size_t)i * stride, maxrecords);
-        if (r < 0)
-            return i > 0 ? i : r;
+        pm_recv_args one = *a;
+        int r;
+        one.data = a->data + (size_t)i * a->datalen;
+        one.name = a->name + (size_t)i * (size_t)a->namelen;
+        one.control = a->control + (size_t)i * a->controllen;
+        one.head = a->head + (size_t)i * PM_HEADER;
+        one.records = a->records + (size_t)i * stride;
+        one.nmore = 0;
+        r = pm_recv(s, i == 0 ? flags : flags | MSG_DONTWAIT, &one);
+        if (r < 0) {
+            if (i == 0)
+                return r;
+            n = i;
+            break;
+        }
     }
+    pm_mark_same(a, n);
     return n;
 #endif
 }

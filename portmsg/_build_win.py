@@ -154,14 +154,12 @@ static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nm
     return out;
 }
 
-int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *more, int nmore,
-            char *name, int namelen, char *control, size_t controllen, int flags,
-            long long *out, int maxrecords)
+int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
 {
-    LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)fn;
+    LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)a->fn;
     WSABUF small[PM_SMALL_BUFS];
     size_t total;
-    WSABUF *wsabufs = pm_wsabufs(data, datalen, more, nmore, small, &total);
+    WSABUF *wsabufs = pm_wsabufs(a->data, a->datalen, a->more, a->nmore, small, &total);
     WSAMSG msg;
     DWORD received = PM_UNSET;
     int rc, err = 0;
@@ -169,13 +167,13 @@ int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *mor
     if (wsabufs == NULL)
         return -WSA_NOT_ENOUGH_MEMORY;
     memset(&msg, 0, sizeof msg);
-    msg.name = namelen > 0 ? (LPSOCKADDR)name : NULL;
-    msg.namelen = namelen;
+    msg.name = a->namelen > 0 ? (LPSOCKADDR)a->name : NULL;
+    msg.namelen = a->namelen;
     msg.lpBuffers = wsabufs;
-    msg.dwBufferCount = (ULONG)(nmore + 1);
+    msg.dwBufferCount = (ULONG)(a->nmore + 1);
     /* Never NULL with a length: Wine then loses the socket (PLATFORMS 6). */
-    msg.Control.buf = controllen > 0 ? control : NULL;
-    msg.Control.len = pm_ulong(controllen);
+    msg.Control.buf = a->controllen > 0 ? a->control : NULL;
+    msg.Control.len = pm_ulong(a->controllen);
     msg.dwFlags = (DWORD)flags;
     rc = recv_fn(s, &msg, &received, NULL, NULL);
     if (rc == SOCKET_ERROR)
@@ -195,34 +193,47 @@ int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *mor
         if (!(msg.dwFlags & MSG_CTRUNC))
             msg.dwFlags |= MSG_TRUNC;
     }
-    if (msg.Control.len > controllen || msg.Control.buf == NULL)
-        msg.Control.len = msg.Control.buf == NULL ? 0 : pm_ulong(controllen);
+    if (msg.Control.buf == NULL)
+        msg.Control.len = 0;
+    else if (msg.Control.len > a->controllen)
+        msg.Control.len = pm_ulong(a->controllen);
     /* Wine echoes input bits: keep only the documented output flags. */
-    return pm_report(out, received == PM_UNSET ? 0 : (long long)received, (int)(msg.dwFlags & PM_OUTPUT_FLAGS),
-                     msg.namelen > 0 ? msg.namelen : 0, control, msg.Control.len, maxrecords);
+    return pm_report(a->head, a->records, received == PM_UNSET ? 0 : (long long)received,
+                     (int)(msg.dwFlags & PM_OUTPUT_FLAGS), msg.namelen > 0 ? msg.namelen : 0,
+                     a->control, msg.Control.len, a->maxrecords);
 }
 
-int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name, int nameslot,
-                  char *control, size_t controlslot, int n, int flags, long long *out, int maxrecords)
+int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
 {
     /* No recvmmsg: the first receive may block; after it, take only what is
      * already queued (FIONREAD), so the call never blocks for the rest. */
-    const size_t stride = PM_HEADER + (size_t)PM_RECORD * (size_t)maxrecords;
+    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
     int i;
     for (i = 0; i < n; i++) {
+        pm_recv_args one = *a;
         int r;
         if (i > 0) {
             u_long pending = 0;
-            if (ioctlsocket(s, FIONREAD, &pending) == SOCKET_ERROR || pending == 0)
-                return i;
+            if (ioctlsocket(s, FIONREAD, &pending) == SOCKET_ERROR || pending == 0) {
+                n = i;
+                break;
+            }
         }
-        r = pm_recv(fn, s, data + (size_t)i * dataslot, dataslot, NULL, 0,
-                    name + (size_t)i * (size_t)nameslot, nameslot,
-                    control + (size_t)i * controlslot, controlslot, flags,
-                    out + (size_t)i * stride, maxrecords);
-        if (r < 0)
-            return i > 0 ? i : r;
+        one.data = a->data + (size_t)i * a->datalen;
+        one.name = a->name + (size_t)i * (size_t)a->namelen;
+        one.control = a->control + (size_t)i * a->controllen;
+        one.head = a->head + (size_t)i * PM_HEADER;
+        one.records = a->records + (size_t)i * stride;
+        one.nmore = 0;
+        r = pm_recv(s, flags, &one);
+        if (r < 0) {
+            if (i == 0)
+                return r;
+            n = i;
+            break;
+        }
     }
+    pm_mark_same(a, n);
     return n;
 }
 

@@ -17,26 +17,30 @@ import select
 import socket
 import struct
 import sys
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["HEADER", "RECORD", "CffiBackend", "NativeControl", "RawMessage", "RecvResult"]
+__all__ = ["HEADER", "RECORD", "CffiBackend", "Decode", "NativeControl", "RecvResult"]
 
 NativeControl = tuple[int, int, bytes]
 RecvResult = tuple[int, list[NativeControl], int, Any]
-RawMessage = tuple[bytes, Any, int, bytes, list[int]]
-"""(data, address, native flags, control bytes, report): what Level 2 decodes.
+Level1Result = tuple[bytes, list[NativeControl], int, Any]
+T = TypeVar("T")
+Decode = Callable[[bytes, Any, int, bytes, Any, int, int], T]
+"""decode(data, address, native flags, control bytes, records, base, count) -> a message.
 
-The report is the flat list the C entry points fill (see _csrc/portmsg.h):
-HEADER values [nbytes, flags, namelen, controllen, nrecords], then RECORD
-values [level, type, offset, length] per control message."""
+records[base : base + RECORD * count] are the datagram's control records,
+RECORD values [level, type, offset, length] each (see _csrc/portmsg.h),
+valid only during the call."""
 
-HEADER = 5  # PM_HEADER in portmsg.h; checked against the compiled value
-RECORD = 4  # PM_RECORD
+HEADER = 6  # PM_HEADER in portmsg.h: nbytes, flags, namelen, controllen, nrecords, same
+RECORD = 4  # PM_RECORD: level, type, offset, length
+SAME_NAME = 1  # PM_SAME_NAME
+SAME_CONTROL = 2  # PM_SAME_CONTROL
 
 _ADDRESS_CACHE_SIZE = 1024
 _U16BE = struct.Struct("!H")
@@ -72,20 +76,24 @@ def _bytes(item: object) -> bytes:
 
 
 class _Scratch:
-    """One thread's receive buffers, reused from call to call."""
+    """One set of receive buffers, preset in a pm_recv_args and reused from call to call."""
 
-    __slots__ = ("busy", "control", "control_size", "data", "data_size", "name", "out", "out_size", "slots")
+    __slots__ = (
+        "args", "control", "control_size", "control_view", "controllen", "data", "data_size",
+        "data_view", "datalen", "head", "name", "name_view", "records", "records_view", "slots",
+    )
 
-    def __init__(self) -> None:
-        self.busy = False
-        self.slots = 0
+    def __init__(self, args: Any, slots: int) -> None:
+        self.args = args
+        self.slots = slots
+        empty = memoryview(b"")
         self.data: Any = None
-        self.data_size = -1
-        self.control: Any = None
-        self.control_size = -1
         self.name: Any = None
-        self.out: Any = None
-        self.out_size = -1
+        self.control: Any = None
+        self.records: Any = None
+        self.head: Any = None
+        self.data_view = self.name_view = self.control_view = self.records_view = empty
+        self.data_size = self.control_size = self.datalen = self.controllen = -1
 
 
 class CffiBackend:
@@ -104,6 +112,8 @@ class CffiBackend:
     """Why control messages cannot be sent here (Wine drops them), or None."""
     _allowed_recv_flags: int | None = None
     """Input flags the receive call accepts (None: any)."""
+    _plain = True
+    """No flag check and no per-socket function pointer: the fast path may skip both."""
 
     def __init__(self, ffi: Any, lib: Any) -> None:
         self.ffi = ffi
@@ -114,7 +124,12 @@ class CffiBackend:
             ffi.string(table[i].name).decode(): int(table[i].value) for i in range(count[0])
         }
         c = self.constants
-        if (c["PM_HEADER"], c["PM_RECORD"]) != (HEADER, RECORD):
+        if (c["PM_HEADER"], c["PM_RECORD"], c["PM_SAME_NAME"], c["PM_SAME_CONTROL"]) != (
+            HEADER,
+            RECORD,
+            SAME_NAME,
+            SAME_CONTROL,
+        ):
             msg = "portmsg's compiled module does not match its Python code; reinstall portmsg"
             raise ImportError(msg)
         self._name_size = c["PM_SIZEOF_SOCKADDR_STORAGE"]
@@ -127,8 +142,12 @@ class CffiBackend:
         self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self._address_cache: dict[bytes, Any] = {}
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
-        self._local = threading.local()
+        self._pool: list[_Scratch] = []
+        self._pools: dict[int, list[_Scratch]] = {1: self._pool}
         self._providers: Any = None
+        self._pm_recv = lib.pm_recv
+        self._unpack = ffi.unpack
+        self._pm_recv_batch = lib.pm_recv_batch
 
     # -- per-OS hooks -------------------------------------------------------------------
 
@@ -205,84 +224,113 @@ class CffiBackend:
     # -- receive ---------------------------------------------------------------------
 
     def _scratch(self, bufsize: int, ancbufsize: int, slots: int = 1) -> _Scratch:
-        """This thread's buffers, grown to fit (a fresh set if they are in use: a signal handler)."""
-        local = self._local.__dict__
-        st = local.get(slots)
-        if st is None or st.busy:
-            st = _Scratch()
-            if slots not in local:
-                local[slots] = st
-        alloc = self._alloc
-        if st.data_size < bufsize:
-            st.data = alloc("char[]", max(bufsize, 1) * slots)
-            st.data_size = bufsize
-        if st.control_size < ancbufsize:
-            st.control = alloc("char[]", max(ancbufsize, 1) * slots)
-            st.control_size = ancbufsize
-        maxrecords = ancbufsize // self._header + 1
-        if st.out_size < maxrecords:
-            st.out = alloc("long long[]", (HEADER + RECORD * maxrecords) * slots)
-            st.out_size = maxrecords
-        if st.name is None:
-            st.name = alloc("char[]", self._name_size * slots)
-        st.busy = True
+        """A free set of buffers for `slots` datagrams, grown to fit; give it back with _release.
+
+        Sets live in a per-size free list: pop and append are atomic, so two
+        threads (or a signal handler inside a receive) never share one.
+        """
+        pool = self._pools.get(slots)
+        st = pool.pop() if pool else self._new_scratch(slots)
+        self._fit(st, bufsize, ancbufsize)
         return st
 
-    def _receive(
-        self,
-        sock: socket.socket,
-        st: _Scratch,
-        data: Any,
-        datalen: int,
-        more: Any,
-        nmore: int,
-        ancbufsize: int,
-        flags: int,
-    ) -> list[int]:
-        """One receive into st's buffers; return the report (see RawMessage)."""
+    def _release(self, st: _Scratch) -> None:
+        self._pools.setdefault(st.slots, []).append(st)
+
+    def _fit(self, st: _Scratch, bufsize: int, ancbufsize: int) -> None:
+        args, slots = st.args, st.slots
+        if bufsize > st.data_size:
+            st.data = self._alloc("char[]", max(bufsize, 1) * slots)
+            st.data_view = memoryview(self.ffi.buffer(st.data))
+            st.data_size = bufsize
+            args.data = st.data
+        if bufsize != st.datalen:
+            args.datalen = st.datalen = bufsize
+        if ancbufsize > st.control_size:
+            maxrecords = ancbufsize // self._header + 1
+            st.control = self._alloc("char[]", max(ancbufsize, 1) * slots)
+            st.control_view = memoryview(self.ffi.buffer(st.control))
+            st.records = self._alloc("long long[]", RECORD * maxrecords * slots)
+            st.records_view = memoryview(self.ffi.buffer(st.records)).cast("q")
+            st.control_size = ancbufsize
+            args.control = st.control
+            args.records = st.records
+        if ancbufsize != st.controllen:
+            args.controllen = st.controllen = ancbufsize
+            args.maxrecords = ancbufsize // self._header + 1
+
+    def _new_scratch(self, slots: int) -> _Scratch:
+        st = _Scratch(self.ffi.new("pm_recv_args *"), slots)
+        st.name = self._alloc("char[]", self._name_size * slots)
+        st.name_view = memoryview(self.ffi.buffer(st.name))
+        st.args.name = st.name
+        st.args.namelen = self._name_size
+        st.head = self._alloc("long long[]", HEADER * slots)
+        st.args.head = st.head
+        return st
+
+    def _fd(self, sock: socket.socket) -> int:
         if not isinstance(sock, socket.socket):
             msg = f"expected a socket.socket, not {type(sock).__name__}"
             raise TypeError(msg)
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._error(self._ebadf())
+        return fd
+
+    def _receive(self, sock: socket.socket, st: _Scratch, flags: int, count: int = 0) -> int:
+        """One receive (count 0) or one batch into st; return the records (or datagrams) count."""
+        fd = self._fd(sock)
+        args = st.args
+        if self._allowed_recv_flags is not None:
+            self._check_flags(flags)
+        if self._providers is not None:
+            args.fn = self._providers(sock, fd)[0]
+        n: int = self._pm_recv_batch(fd, flags, count, args) if count else self._pm_recv(fd, flags, args)
+        return n if n >= 0 else self._retry(sock, fd, flags, count, args, -n)
+
+    def _check_flags(self, flags: int) -> None:
         allowed = self._allowed_recv_flags
         if allowed is not None and flags & ~allowed:
             msg = f"flags: {self.name} receives take only {allowed:#x} (MSG_PEEK) as input, not {flags:#x}"
             raise ValueError(msg)
-        fd = sock.fileno()
-        if fd < 0:
-            raise self._error(self._ebadf())
-        fn = self.ffi.NULL if self._providers is None else self._providers(sock, fd)[0]
-        maxrecords = ancbufsize // self._header + 1
-        recv = self.lib.pm_recv
+
+    def _retry(self, sock: socket.socket, fd: int, flags: int, count: int, args: Any, code: int) -> int:
+        """The slow path after a failed receive: EINTR, a timeout socket's wait, or the error."""
         deadline = None
         while True:
-            n = recv(
-                fn,
-                fd,
-                data,
-                datalen,
-                more,
-                nmore,
-                st.name,
-                self._name_size,
-                st.control,
-                ancbufsize,
-                flags,
-                st.out,
-                maxrecords,
-            )
+            deadline = self._recover(sock, fd, code, deadline, write=False)
+            n: int = self._pm_recv_batch(fd, flags, count, args) if count else self._pm_recv(fd, flags, args)
             if n >= 0:
-                return self.ffi.unpack(st.out, HEADER + RECORD * n)  # type: ignore[no-any-return]
-            deadline = self._recover(sock, fd, -n, deadline, write=False)
+                return n
+            code = -n
 
-    def _ancdata(self, control: bytes, report: list[int]) -> list[NativeControl]:
+    def _items(self, control: bytes, records: Any, base: int, count: int) -> list[NativeControl]:
+        """Native (level, type, data) items from a datagram's records."""
         return [
-            (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
-            for i in range(HEADER, HEADER + RECORD * report[4], RECORD)
+            (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
+            for i in range(base, base + RECORD * count, RECORD)
         ]
 
-    def recvmsg(
-        self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
-    ) -> tuple[bytes, list[NativeControl], int, Any]:
+    def _address_from(self, view: Any, start: int, length: int) -> Any:
+        if not length:
+            return None
+        raw = view[start : start + length].tobytes()
+        address = self._address_cache.get(raw)
+        return address if address is not None else self._address(raw)
+
+    def _level1(
+        self, data: bytes, address: Any, flags: int, control: bytes, records: Any, base: int, count: int
+    ) -> Level1Result:
+        if not count:
+            return data, [], flags, address
+        items = [
+            (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
+            for i in range(base, base + RECORD * count, RECORD)
+        ]
+        return data, items, flags, address
+
+    def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Level1Result:
         """socket.recvmsg, on any platform."""
         if type(bufsize) is not int:
             bufsize = _index(bufsize)
@@ -296,96 +344,91 @@ class CffiBackend:
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
             raise ValueError(msg)
-        st = self._scratch(bufsize, ancbufsize)
+        return self.receive(sock, bufsize, ancbufsize, flags, self._level1)
+
+    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]) -> T:
+        """One datagram, handed to decode (see Decode).
+
+        The hot path of recvmsg and recv, written out flat on purpose: every
+        Python call here costs a few percent of a loopback receive.
+        """
+        pool = self._pool
+        st = pool.pop() if pool else self._new_scratch(1)
+        if bufsize != st.datalen or ancbufsize != st.controllen:
+            self._fit(st, bufsize, ancbufsize)
         try:
-            report = self._receive(sock, st, st.data, bufsize, self.ffi.NULL, 0, ancbufsize, flags)
-            unpack = self.ffi.unpack
+            if type(sock) is not socket.socket:
+                self._fd(sock)  # raises TypeError for a non-socket
+            fd = sock.fileno()
+            if fd < 0 or not self._plain:
+                n = self._receive(sock, st, flags)
+            else:
+                n = self._pm_recv(fd, flags, st.args)
+                if n < 0:
+                    n = self._retry(sock, fd, flags, 0, st.args, -n)
+            h = self._unpack(st.head, HEADER)
+            control = st.control_view[: h[3]].tobytes() if n else b""
             try:
-                nbytes = report[0]
+                nbytes = h[0]
                 # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
-                data = unpack(st.data, min(bufsize, nbytes))
-                ancdata = self._ancdata(unpack(st.control, report[3]), report) if report[4] else []
-                address = self._address(unpack(st.name, report[2])) if report[2] else None
+                data = st.data_view[: min(bufsize, nbytes)].tobytes()
+                namelen = h[2]
+                if namelen:
+                    raw = st.name_view[:namelen].tobytes()
+                    address = self._address_cache.get(raw)
+                    if address is None:
+                        address = self._address(raw)
+                else:
+                    address = None
+                return decode(data, address, h[1], control, st.records_view, 0, n)
             except BaseException:  # the datagram is taken: do not leak its descriptors
-                self.close_fds(self._ancdata(unpack(st.control, report[3]), report))
+                self.close_fds(self._items(control, st.records_view, 0, n))
                 raise
         finally:
-            st.busy = False
-        return data, ancdata, report[1], address
-
-    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int) -> RawMessage:
-        """One datagram for Level 2: (data, address, native flags, control bytes, report)."""
-        st = self._scratch(bufsize, ancbufsize)
-        try:
-            report = self._receive(sock, st, st.data, bufsize, self.ffi.NULL, 0, ancbufsize, flags)
-            unpack = self.ffi.unpack
-            nbytes = report[0]
-            data = unpack(st.data, min(bufsize, nbytes))
-            control = unpack(st.control, report[3]) if report[4] else b""
-            address = self._address(unpack(st.name, report[2])) if report[2] else None
-        finally:
-            st.busy = False
-        return data, address, report[1], control, report
+            pool.append(st)
 
     def receive_batch(
-        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int
-    ) -> list[RawMessage]:
-        """Up to count datagrams in one call (recvmmsg where it exists), blocking for the first only."""
-        if not isinstance(sock, socket.socket):
-            msg = f"expected a socket.socket, not {type(sock).__name__}"
-            raise TypeError(msg)
-        fd = sock.fileno()
-        if fd < 0:
-            raise self._error(self._ebadf())
+        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]
+    ) -> list[T]:
+        """Up to count datagrams in one call, blocking for the first only; each handed to decode."""
         st = self._scratch(bufsize, ancbufsize, count)
         try:
-            fn = self.ffi.NULL if self._providers is None else self._providers(sock, fd)[0]
-            maxrecords = ancbufsize // self._header + 1
-            stride = HEADER + RECORD * maxrecords
-            dataslot, nameslot, controlslot = max(st.data_size, 1), self._name_size, max(st.control_size, 1)
-            batch = self.lib.pm_recv_batch
-            deadline = None
-            while True:
-                got = batch(
-                    fn,
-                    fd,
-                    st.data,
-                    dataslot,
-                    st.name,
-                    nameslot,
-                    st.control,
-                    controlslot,
-                    count,
-                    flags,
-                    st.out,
-                    maxrecords,
-                )
-                if got > 0:
-                    break
-                deadline = self._recover(sock, fd, -got, deadline, write=False)
-            unpack, out, data, name, control = self.ffi.unpack, st.out, st.data, st.name, st.control
+            got = self._receive(sock, st, flags, count)
+            heads = self._unpack(st.head, HEADER * got)
+            records, data_view, control_view, name_view = st.records_view, st.data_view, st.control_view, st.name_view
+            dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), self._name_size
+            stride = RECORD * (ancbufsize // self._header + 1)
             cache, address_of = self._address_cache, self._address
-            messages = []
+            messages: list[T] = []
+            address: Any = None
+            control = b""
             for i in range(got):
-                block = out + i * stride
-                report = unpack(block, HEADER + RECORD * block[4])
-                nbytes = report[0]
-                raw_name = unpack(name + i * nameslot, report[2]) if report[2] else b""
-                address = cache.get(raw_name)
-                if address is None:
-                    address = address_of(raw_name) if raw_name else None
-                messages.append(
-                    (
-                        unpack(data + i * dataslot, min(bufsize, nbytes)),
-                        address,
-                        report[1],
-                        unpack(control + i * controlslot, report[3]) if report[4] else b"",
-                        report,
-                    )
-                )
+                h = HEADER * i
+                nbytes, namelen, nrecords, same = heads[h], heads[h + 2], heads[h + 4], heads[h + 5]
+                if not same & SAME_NAME:
+                    if namelen:
+                        raw = name_view[i * nameslot : i * nameslot + namelen].tobytes()
+                        address = cache.get(raw)
+                        if address is None:
+                            address = address_of(raw)
+                    else:
+                        address = None
+                if not same & SAME_CONTROL:
+                    start = i * controlslot
+                    control = control_view[start : start + heads[h + 3]].tobytes() if nrecords else b""
+                start = i * dataslot
+                data = data_view[start : start + (min(bufsize, nbytes))].tobytes()
+                try:
+                    messages.append(decode(data, address, heads[h + 1], control, records, i * stride, nrecords))
+                except BaseException:  # close the descriptors of every datagram not handed over
+                    for j in range(i, got):
+                        c = j * controlslot
+                        taken = control_view[c : c + heads[HEADER * j + 3]].tobytes()
+                        self.close_fds(self._items(taken, records, j * stride, heads[HEADER * j + 4]))
+                    raise
+            return messages
         finally:
-            st.busy = False
-        return messages
+            self._release(st)
 
     def recvmsg_into(
         self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0
@@ -411,20 +454,30 @@ class CffiBackend:
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
             raise ValueError(msg)
-        first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
         more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
         for i, cbuf in enumerate(cbufs[1:]):
             more[i].base = cbuf
             more[i].len = len(cbuf)
         st = self._scratch(0, ancbufsize)
+        args = st.args
         try:
-            report = self._receive(sock, st, first, first_len, more, max(len(cbufs) - 1, 0), ancbufsize, flags)
-            unpack = ffi.unpack
-            ancdata = self._ancdata(unpack(st.control, report[3]), report) if report[4] else []
-            address = self._address(unpack(st.name, report[2])) if report[2] else None
+            # Point the preset arguments at the caller's buffers for this one call.
+            args.data = cbufs[0] if cbufs else ffi.NULL
+            args.datalen = len(cbufs[0]) if cbufs else 0
+            args.more, args.nmore = more, max(len(cbufs) - 1, 0)
+            n = self._receive(sock, st, flags)
+            h = self._unpack(st.head, HEADER)
+            control = st.control_view[: h[3]].tobytes() if n else b""
+            try:
+                address = self._address_from(st.name_view, 0, h[2])
+                return h[0], self._items(control, st.records_view, 0, n), h[1], address
+            except BaseException:
+                self.close_fds(self._items(control, st.records_view, 0, n))
+                raise
         finally:
-            st.busy = False
-        return report[0], ancdata, report[1], address
+            args.data, args.more, args.nmore = st.data, ffi.NULL, 0
+            args.datalen = st.datalen = 0
+            self._release(st)
 
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
         """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""

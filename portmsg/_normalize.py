@@ -13,13 +13,14 @@ import struct
 import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._types import (
     Control,
     Credentials,
     FileDescriptors,
     HopLimit,
+    Message,
     MsgFlag,
     PacketInfo,
     RawControl,
@@ -38,6 +39,7 @@ NativeControl = tuple[int, int, bytes]
 
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
+_new_message = tuple.__new__
 _CACHE_SIZE = 512
 _UNCACHED = (Timestamp, FileDescriptors)
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
@@ -122,8 +124,6 @@ class Normalizer:
         self._flags_to = native_flags
         self._flag_cache: dict[int, MsgFlag] = {}
         self._cache: dict[bytes, tuple[Control, ...]] = {}
-        self._report_header = c.get("PM_HEADER", 5)
-        self._report_record = c.get("PM_RECORD", 4)
 
     # -- decoders built from layout constants -------------------------------
 
@@ -190,29 +190,43 @@ class Normalizer:
             out.append(control)
         return tuple(out)
 
-    def from_report(self, control: bytes, report: list[int]) -> tuple[Control, ...]:
+    def from_records(self, control: bytes, records: Any, base: int, count: int) -> tuple[Control, ...]:
         """Decode a receive's control bytes, with the records the C walker reported.
 
-        A server sees the same control bytes over and over (same destination,
-        TOS, TTL): decoded sets are cached by those bytes, except sets with a
-        Timestamp (unique every time) or descriptors.
+        records[base : base + 4 * count] hold [level, type, offset, length]
+        per control message.  A server sees the same control bytes over and
+        over (same destination, TOS, TTL): decoded sets are cached by those
+        bytes, except sets with a Timestamp (new every time) or descriptors.
         """
-        count = report[4]
         if not count:
             return ()
         cached = self._cache.get(control)
         if cached is not None:
             return cached
-        start, step = self._report_header, self._report_record
         controls = self.normalize(
-            (report[i], report[i + 1], control[report[i + 2] : report[i + 2] + report[i + 3]])
-            for i in range(start, start + step * count, step)
+            (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
+            for i in range(base, base + 4 * count, 4)
         )
         if not any(type(c) in _UNCACHED for c in controls):
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[control] = controls
         return controls
+
+    def message(
+        self, data: bytes, address: Any, native_flags: int, control: bytes, records: Any, base: int, count: int
+    ) -> Message:
+        """Build a Message from one receive's parts (the backends' decode hook)."""
+        flags = self._flag_cache.get(native_flags)
+        if flags is None:
+            flags = self.flags_from_native(native_flags)
+        if count:
+            controls = self._cache.get(control)
+            if controls is None:
+                controls = self.from_records(control, records, base, count)
+        else:
+            controls = ()
+        return _new_message(Message, (data, address, flags, controls))
 
     def flags_from_native(self, value: int) -> MsgFlag:
         """Map native flag bits onto MsgFlag; bits with no portable meaning are dropped."""

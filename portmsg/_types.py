@@ -217,11 +217,13 @@ class Message(tuple):  # type: ignore[type-arg]
     __slots__ = ()
     __match_args__ = ("data", "address", "flags", "controls")
 
-    def __new__(cls, data: bytes, address: Any, flags: MsgFlag, controls: tuple[Control, ...]) -> Message:
+    def __new__(  # noqa: PYI034 - Message is final in practice; Self needs 3.11
+        cls, data: bytes, address: Any, flags: MsgFlag, controls: tuple[Control, ...]
+    ) -> Message:
         return tuple.__new__(cls, (data, address, flags, controls))
 
     data: bytes = property(itemgetter(0), doc="The payload (cut to the buffer size if `truncated`).")  # type: ignore[assignment]
-    address: Any = property(itemgetter(1), doc="The sender's address, in the stdlib's form.")  # type: ignore[assignment]
+    address: Any = property(itemgetter(1), doc="The sender's address, in the stdlib's form.")
     flags: MsgFlag = property(itemgetter(2), doc="Portable flags; TRUNC: data cut, CTRUNC: control data cut.")  # type: ignore[assignment]
     controls: tuple[Control, ...] = property(itemgetter(3), doc="Every control message, decoded or RawControl.")  # type: ignore[assignment]
 

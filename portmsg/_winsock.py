@@ -38,6 +38,7 @@ class WinsockBackend(CffiBackend):
         # so portmsg checks, to behave the same on both.
         self._allowed_recv_flags = c["MSG_PEEK"]
         self._providers = self.provider_functions
+        self._plain = False
         self._by_provider: dict[int, tuple[Any, Any]] = {}
         self._by_socket: weakref.WeakKeyDictionary[socket.socket, tuple[int, tuple[Any, Any]]] = (
             weakref.WeakKeyDictionary()

@@ -22,7 +22,7 @@ if portmsg.BACKEND != "winsock":
 
 def test_only_msg_peek_is_accepted_as_input(pair: Pair) -> None:
     pair.send(b"x")
-    with pytest.raises(ValueError, match="flags: .*MSG_PEEK"):
+    with pytest.raises(ValueError, match=r"flags: .*MSG_PEEK"):
         portmsg.recvmsg(pair.receiver, 10, 0, native.MSG_PEEK | native.MSG_WAITALL)
     assert portmsg.recvmsg(pair.receiver, 10, 0, native.MSG_PEEK)[0] == b"x"
     assert portmsg.recvmsg(pair.receiver, 10)[0] == b"x"

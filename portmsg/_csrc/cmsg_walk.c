@@ -88,15 +88,32 @@ size_t pm_encode(const long long *records, int n, const char *payload, char *con
     return offset;
 }
 
-/* Fill one report block after a successful receive. */
-static int pm_report(long long *out, long long nbytes, int flags, int namelen,
+/* Fill one datagram's head and records after a successful receive. */
+static int pm_report(long long *head, long long *records, long long nbytes, int flags, int namelen,
                      const char *control, size_t controllen, int maxrecords)
 {
-    int n = pm_walk(control, controllen, out + PM_HEADER, maxrecords);
-    out[0] = nbytes;
-    out[1] = flags;
-    out[2] = namelen;
-    out[3] = (long long)controllen;
-    out[4] = n;
+    int n = pm_walk(control, controllen, records, maxrecords);
+    head[0] = nbytes;
+    head[1] = flags;
+    head[2] = namelen;
+    head[3] = (long long)controllen;
+    head[4] = n;
+    head[5] = 0;
     return n;
+}
+
+/* Mark datagrams of a batch whose sender or control bytes equal the
+ * previous one's, so Python can reuse the objects it built for that one. */
+static void pm_mark_same(const pm_recv_args *a, int got)
+{
+    int i;
+    for (i = 1; i < got; i++) {
+        long long *h = a->head + (size_t)i * PM_HEADER, *p = h - PM_HEADER;
+        if (h[2] == p[2] && memcmp(a->name + (size_t)i * (size_t)a->namelen,
+                                   a->name + (size_t)(i - 1) * (size_t)a->namelen, (size_t)h[2]) == 0)
+            h[5] |= PM_SAME_NAME;
+        if (h[3] == p[3] && memcmp(a->control + (size_t)i * a->controllen,
+                                   a->control + (size_t)(i - 1) * a->controllen, (size_t)h[3]) == 0)
+            h[5] |= PM_SAME_CONTROL;
+    }
 }

@@ -17,15 +17,19 @@ typedef struct {
     long long value;
 } pm_constant;
 
-/* A receive reports into a flat array of long long, read from Python with
- * one ffi.unpack: a header of PM_HEADER values
- *   [nbytes, flags, namelen, controllen, nrecords]
- * then one record of PM_RECORD values per control message
+/* A receive reports into two arrays of long long, read from Python with
+ * ffi.unpack: per datagram a head of PM_HEADER values
+ *   [nbytes, flags, namelen, controllen, nrecords, same]
+ * (same: bit 1 = its sender address, bit 2 = its control bytes, equal those
+ * of the datagram before it in the same batch), and records of PM_RECORD
+ * values per control message
  *   [level, type, offset, length]
  * whose payload is control[offset : offset + length].  The walker
  * guarantees offset + length <= controllen. */
-#define PM_HEADER 5
+#define PM_HEADER 6
 #define PM_RECORD 4
+#define PM_SAME_NAME 1
+#define PM_SAME_CONTROL 2
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -41,22 +45,32 @@ size_t pm_cmsg_space(size_t length);
 /* The table of constants this platform has (see constants.txt). */
 const pm_constant *pm_constants(int *count);
 
-/* Receive one datagram into data[0:datalen] (then into the `more` buffers),
- * its sender into name, its control data into control, and walk it.
- * fn is the provider's WSARecvMsg on Windows, ignored (NULL) on POSIX.
- * Returns the number of records (>= 0), or -(errno / WSA error code). */
-int pm_recv(void *fn, pm_socket s, char *data, size_t datalen, const pm_buf *more, int nmore,
-            char *name, int namelen, char *control, size_t controllen, int flags,
-            long long *out, int maxrecords);
+/* Where one receive (or a batch) puts what it gets.  Python keeps one of
+ * these per thread with the buffers preset, so a call passes three
+ * arguments, not thirteen. */
+typedef struct {
+    void *fn;             /* Windows: the provider's WSARecvMsg; POSIX: unused */
+    char *data;           /* data buffer; a batch uses slot i at data + i * datalen */
+    size_t datalen;
+    const pm_buf *more;   /* further data buffers, after data (recvmsg_into) */
+    int nmore;
+    char *name;           /* sender's address; batch: name + i * namelen */
+    int namelen;
+    char *control;        /* control data; batch: control + i * controllen */
+    size_t controllen;
+    long long *head;      /* heads; batch: head + i * PM_HEADER */
+    long long *records;   /* records; batch: records + i * PM_RECORD * maxrecords */
+    int maxrecords;       /* records room per datagram */
+} pm_recv_args;
 
-/* Receive up to n datagrams: datagram i goes to data + i * dataslot,
- * name + i * nameslot, control + i * controlslot and reports at
- * out + i * (PM_HEADER + PM_RECORD * maxrecords).  Blocks (per the socket's
- * mode) for the first datagram only.  Linux: one recvmmsg call
- * (MSG_WAITFORONE); elsewhere a loop.  Returns the count (>= 1) or
- * -(error code) when not even one datagram could be had. */
-int pm_recv_batch(void *fn, pm_socket s, char *data, size_t dataslot, char *name, int nameslot,
-                  char *control, size_t controlslot, int n, int flags, long long *out, int maxrecords);
+/* Receive one datagram and walk its control data.  Returns the number of
+ * records (>= 0), or -(errno / WSA error code). */
+int pm_recv(pm_socket s, int flags, const pm_recv_args *a);
+
+/* Receive up to n datagrams, blocking (per the socket's mode) for the first
+ * only.  Linux: one recvmmsg call (MSG_WAITFORONE); elsewhere a loop.
+ * Returns the count (>= 1) or -(error code) when not even one came. */
+int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a);
 
 /* Send data[0:datalen] then the `more` buffers; fn is the provider's
  * WSASendMsg on Windows, ignored on POSIX.  Returns the bytes sent, or
