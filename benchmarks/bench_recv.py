@@ -119,6 +119,30 @@ def gro_rate(size: int, rounds: int) -> dict[str, float] | None:
         return {"ns": statistics.median(times)}
 
 
+def memory_per_datagram(size: int, count: int = 2000) -> dict[str, float]:
+    """Bytes held per received datagram (with its pktinfo): stdlib tuples vs portmsg Messages."""
+    import tracemalloc  # noqa: PLC0415
+
+    payload = b"m" * size
+    held: dict[str, float] = {}
+    rx, tx = make_pair()
+    with rx, tx:
+        portmsg.enable(rx, Feature.PACKET_INFO)
+        for name, receive in (
+            ("stdlib recvmsg tuple", lambda: rx.recvmsg(2048, socket.CMSG_SPACE(12))),
+            ("portmsg.recv Message", lambda: portmsg.recv(rx, 2048)),
+        ):
+            for _ in range(count):
+                tx.send(payload)
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            kept = [receive() for _ in range(count)]
+            held[name] = (tracemalloc.get_traced_memory()[0] - before) / count
+            tracemalloc.stop()
+            del kept
+    return held
+
+
 def run(size: int, rounds: int) -> dict[str, float]:
     payload = b"p" * size
     samples: dict[str, list[float]] = {name: [] for name in METHODS}
@@ -166,7 +190,10 @@ def main() -> int:
                 f"{'GRO path (GSO sender) recv+segments()':<40} {gro['ns']:>12.0f} {gro['ns'] / base:>7.2f}"
                 f"   ({base / gro['ns']:.1f}x the stdlib's datagram rate)"
             )
-        report["sizes"][str(size)] = rows  # type: ignore[index]
+        memory = memory_per_datagram(size)
+        for name, held in memory.items():
+            print(f"memory held: {name:<27} {held:>8.0f} bytes/datagram")
+        report["sizes"][str(size)] = {"rows": rows, "memory_bytes": memory}  # type: ignore[index]
     if args.json:
         with open(args.json, "w") as handle:  # noqa: PTH123
             json.dump(report, handle, indent=2)

@@ -79,8 +79,22 @@ class _Scratch:
     """One set of receive buffers, preset in a pm_recv_args and reused from call to call."""
 
     __slots__ = (
-        "args", "control", "control_size", "control_view", "controllen", "data", "data_size",
-        "data_view", "datalen", "head", "name", "name_view", "records", "records_view", "slots",
+        "args",
+        "control",
+        "control_size",
+        "control_view",
+        "controllen",
+        "data",
+        "data_size",
+        "data_view",
+        "datalen",
+        "head",
+        "head_view",
+        "name",
+        "name_view",
+        "records",
+        "records_view",
+        "slots",
     )
 
     def __init__(self, args: Any, slots: int) -> None:
@@ -92,7 +106,7 @@ class _Scratch:
         self.control: Any = None
         self.records: Any = None
         self.head: Any = None
-        self.data_view = self.name_view = self.control_view = self.records_view = empty
+        self.data_view = self.name_view = self.control_view = self.records_view = self.head_view = empty
         self.data_size = self.control_size = self.datalen = self.controllen = -1
 
 
@@ -266,6 +280,7 @@ class CffiBackend:
         st.args.name = st.name
         st.args.namelen = self._name_size
         st.head = self._alloc("long long[]", HEADER * slots)
+        st.head_view = memoryview(self.ffi.buffer(st.head)).cast("q")
         st.args.head = st.head
         return st
 
@@ -366,7 +381,7 @@ class CffiBackend:
                 n = self._pm_recv(fd, flags, st.args)
                 if n < 0:
                     n = self._retry(sock, fd, flags, 0, st.args, -n)
-            h = self._unpack(st.head, HEADER)
+            h = st.head_view
             control = st.control_view[: h[3]].tobytes() if n else b""
             try:
                 nbytes = h[0]
