@@ -2,10 +2,10 @@
 
     python benchmarks/instructions.py [--n 2000]
 
-Runs each receive method in its own `valgrind --tool=callgrind` process,
-once draining n pre-queued 64-byte datagrams and once draining none, and
-reports (Ir(n) - Ir(0)) / n: the instructions one datagram costs in user
-space (the kernel's share is not counted), side by side.
+Runs each receive method in its own `valgrind --tool=callgrind` process:
+once queueing n 64-byte datagrams and draining them, once only queueing
+them, and reports the difference / n: the user-space instructions one
+receive costs (the kernel's share is not counted), side by side.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ method(rx, 64)
 n = {n}
 for _ in range(n):
     tx.send(b"p" * 64)
-if n:
+if {drain}:
     method(rx, n)
 """
 
 
-def instructions(name: str, n: int) -> int:
+def instructions(name: str, n: int, *, drain: bool) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         subprocess.run(
@@ -54,7 +54,7 @@ def instructions(name: str, n: int) -> int:
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 "-c",
-                CHILD.format(here=str(HERE), name=name, n=n),
+                CHILD.format(here=str(HERE), name=name, n=n, drain=drain),
             ],
             check=True,
             capture_output=True,
@@ -72,7 +72,10 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind): no instruction counts")
         return 0
     base_name = "stdlib recvmsg + parse pktinfo"
-    figures = {name: (instructions(name, args.n) - instructions(name, 0)) / args.n for name in METHODS}
+    figures = {
+        name: (instructions(name, args.n, drain=True) - instructions(name, args.n, drain=False)) / args.n
+        for name in METHODS
+    }
     print(f"{'method':<40} {'instructions/datagram':>22} {'ratio':>7}")
     for name, value in figures.items():
         print(f"{name:<40} {value:>22.0f} {value / figures[base_name]:>7.2f}")

@@ -102,7 +102,7 @@ static struct iovec *pm_iov(char *data, size_t datalen, const pm_buf *more, int 
     return iov;
 }
 
-int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
+int pm_recv(pm_socket s, int flags, pm_recv_args *a)
 {
     struct iovec small[PM_SMALL_IOV];
     struct iovec *iov = pm_iov(a->data, a->datalen, a->more, a->nmore, small);
@@ -125,11 +125,11 @@ int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
         free(iov);
     if (n < 0)
         return -err;
-    return pm_report(a->head, a->records, n, msg.msg_flags, (int)msg.msg_namelen, a->control,
-                     msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0, a->maxrecords);
+    return pm_report(a, a->head, a->records, n, msg.msg_flags, a->name, (int)msg.msg_namelen, a->control,
+                     msg.msg_control != NULL ? (size_t)msg.msg_controllen : 0);
 }
 
-int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
+int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
 {
     const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
     int i;
@@ -158,12 +158,10 @@ int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
     err = errno;
     for (i = 0; i < got; i++) {
         struct msghdr *m = &msgs[i].msg_hdr;
-        pm_report(a->head + (size_t)i * PM_HEADER, a->records + (size_t)i * stride, msgs[i].msg_len,
-                  m->msg_flags, (int)m->msg_namelen, (char *)m->msg_control,
-                  m->msg_control != NULL ? (size_t)m->msg_controllen : 0, a->maxrecords);
+        pm_report(a, a->head + (size_t)i * PM_HEADER, a->records + (size_t)i * stride, msgs[i].msg_len,
+                  m->msg_flags, (char *)m->msg_name, (int)m->msg_namelen, (char *)m->msg_control,
+                  m->msg_control != NULL ? (size_t)m->msg_controllen : 0);
     }
-    if (got > 0)
-        pm_mark_same(a, got);
     free(msgs);
     free(iov);
     return got < 0 ? -err : got;
@@ -179,6 +177,8 @@ int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
         one.records = a->records + (size_t)i * stride;
         one.nmore = 0;
         r = pm_recv(s, i == 0 ? flags : flags | MSG_DONTWAIT, &one);
+        a->prev_namelen = one.prev_namelen;
+        a->prev_controllen = one.prev_controllen;
         if (r < 0) {
             if (i == 0)
                 return r;
@@ -186,7 +186,6 @@ int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
             break;
         }
     }
-    pm_mark_same(a, n);
     return n;
 #endif
 }

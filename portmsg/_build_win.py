@@ -154,7 +154,7 @@ static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nm
     return out;
 }
 
-int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
+int pm_recv(pm_socket s, int flags, pm_recv_args *a)
 {
     LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)a->fn;
     WSABUF small[PM_SMALL_BUFS];
@@ -198,12 +198,12 @@ int pm_recv(pm_socket s, int flags, const pm_recv_args *a)
     else if (msg.Control.len > a->controllen)
         msg.Control.len = pm_ulong(a->controllen);
     /* Wine echoes input bits: keep only the documented output flags. */
-    return pm_report(a->head, a->records, received == PM_UNSET ? 0 : (long long)received,
-                     (int)(msg.dwFlags & PM_OUTPUT_FLAGS), msg.namelen > 0 ? msg.namelen : 0,
-                     a->control, msg.Control.len, a->maxrecords);
+    return pm_report(a, a->head, a->records, received == PM_UNSET ? 0 : (long long)received,
+                     (int)(msg.dwFlags & PM_OUTPUT_FLAGS), a->name, msg.namelen > 0 ? msg.namelen : 0,
+                     a->control, msg.Control.len);
 }
 
-int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
+int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
 {
     /* No recvmmsg: the first receive may block; after it, take only what is
      * already queued (FIONREAD), so the call never blocks for the rest. */
@@ -226,6 +226,8 @@ int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
         one.records = a->records + (size_t)i * stride;
         one.nmore = 0;
         r = pm_recv(s, flags, &one);
+        a->prev_namelen = one.prev_namelen;
+        a->prev_controllen = one.prev_controllen;
         if (r < 0) {
             if (i == 0)
                 return r;
@@ -233,7 +235,6 @@ int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a)
             break;
         }
     }
-    pm_mark_same(a, n);
     return n;
 }
 

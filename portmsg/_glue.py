@@ -43,6 +43,7 @@ SAME_NAME = 1  # PM_SAME_NAME
 SAME_CONTROL = 2  # PM_SAME_CONTROL
 
 _ADDRESS_CACHE_SIZE = 1024
+_ITEMS_CACHE_SIZE = 256
 _U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
@@ -90,8 +91,12 @@ class _Scratch:
         "datalen",
         "head",
         "head_view",
+        "last_address",
+        "last_control",
         "name",
         "name_view",
+        "prev_control",
+        "prev_name",
         "records",
         "records_view",
         "slots",
@@ -106,6 +111,12 @@ class _Scratch:
         self.control: Any = None
         self.records: Any = None
         self.head: Any = None
+        self.prev_name: Any = None
+        self.prev_control: Any = None
+        # The objects built for the last datagram, reused when the C side
+        # reports the same sender / control bytes (PM_SAME_*).
+        self.last_address: Any = None
+        self.last_control = b""
         self.data_view = self.name_view = self.control_view = self.records_view = self.head_view = empty
         self.data_size = self.control_size = self.datalen = self.controllen = -1
 
@@ -155,6 +166,8 @@ class CffiBackend:
         self._header = int(lib.pm_cmsg_len(0))
         self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self._address_cache: dict[bytes, Any] = {}
+        self._items_cache: dict[bytes, tuple[NativeControl, ...]] = {}
+        self._level1_decode = self._level1  # one bound method, not one per call
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._pool: list[_Scratch] = []
         self._pools: dict[int, list[_Scratch]] = {1: self._pool}
@@ -266,12 +279,22 @@ class CffiBackend:
             st.control_view = memoryview(self.ffi.buffer(st.control))
             st.records = self._alloc("long long[]", RECORD * maxrecords * slots)
             st.records_view = memoryview(self.ffi.buffer(st.records)).cast("q")
+            st.prev_control = self._alloc("char[]", max(ancbufsize, 1))
             st.control_size = ancbufsize
             args.control = st.control
             args.records = st.records
+            args.prev_control = st.prev_control
+            args.prev_controllen = -1
         if ancbufsize != st.controllen:
             args.controllen = st.controllen = ancbufsize
             args.maxrecords = ancbufsize // self._header + 1
+            args.prev_controllen = -1
+
+    @staticmethod
+    def _forget(st: _Scratch) -> None:
+        """After an error the last_* objects may not match the C side's copies: compare afresh."""
+        st.args.prev_namelen = -1
+        st.args.prev_controllen = -1
 
     def _new_scratch(self, slots: int) -> _Scratch:
         st = _Scratch(self.ffi.new("pm_recv_args *"), slots)
@@ -282,6 +305,10 @@ class CffiBackend:
         st.head = self._alloc("long long[]", HEADER * slots)
         st.head_view = memoryview(self.ffi.buffer(st.head)).cast("q")
         st.args.head = st.head
+        st.prev_name = self._alloc("char[]", self._name_size)
+        st.args.prev_name = st.prev_name
+        st.args.prev_namelen = -1
+        st.args.prev_controllen = -1
         return st
 
     def _fd(self, sock: socket.socket) -> int:
@@ -339,11 +366,13 @@ class CffiBackend:
     ) -> Level1Result:
         if not count:
             return data, [], flags, address
-        items = [
-            (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
-            for i in range(base, base + RECORD * count, RECORD)
-        ]
-        return data, items, flags, address
+        items = self._items_cache.get(control)
+        if items is None:
+            items = tuple(self._items(control, records, base, count))
+            if len(self._items_cache) >= _ITEMS_CACHE_SIZE:
+                self._items_cache.clear()
+            self._items_cache[control] = items
+        return data, list(items), flags, address
 
     def recvmsg(self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Level1Result:
         """socket.recvmsg, on any platform."""
@@ -359,7 +388,7 @@ class CffiBackend:
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
             raise ValueError(msg)
-        return self.receive(sock, bufsize, ancbufsize, flags, self._level1)
+        return self.receive(sock, bufsize, ancbufsize, flags, self._level1_decode)
 
     def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]) -> T:
         """One datagram, handed to decode (see Decode).
@@ -382,21 +411,20 @@ class CffiBackend:
                 if n < 0:
                     n = self._retry(sock, fd, flags, 0, st.args, -n)
             h = st.head_view
-            control = st.control_view[: h[3]].tobytes() if n else b""
+            same = h[5]
+            if same & SAME_CONTROL:
+                control = st.last_control
+            else:
+                control = st.last_control = st.control_view[: h[3]].tobytes()
             try:
                 nbytes = h[0]
                 # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
                 data = st.data_view[: min(bufsize, nbytes)].tobytes()
-                namelen = h[2]
-                if namelen:
-                    raw = st.name_view[:namelen].tobytes()
-                    address = self._address_cache.get(raw)
-                    if address is None:
-                        address = self._address(raw)
-                else:
-                    address = None
-                return decode(data, address, h[1], control, st.records_view, 0, n)
+                if not same & SAME_NAME:
+                    st.last_address = self._address_from(st.name_view, 0, h[2])
+                return decode(data, st.last_address, h[1], control, st.records_view, 0, n)
             except BaseException:  # the datagram is taken: do not leak its descriptors
+                self._forget(st)
                 self.close_fds(self._items(control, st.records_view, 0, n))
                 raise
         finally:
@@ -415,32 +443,33 @@ class CffiBackend:
             stride = RECORD * (ancbufsize // self._header + 1)
             cache, address_of = self._address_cache, self._address
             messages: list[T] = []
-            address: Any = None
-            control = b""
-            for i in range(got):
-                h = HEADER * i
-                nbytes, namelen, nrecords, same = heads[h], heads[h + 2], heads[h + 4], heads[h + 5]
-                if not same & SAME_NAME:
-                    if namelen:
-                        raw = name_view[i * nameslot : i * nameslot + namelen].tobytes()
-                        address = cache.get(raw)
-                        if address is None:
-                            address = address_of(raw)
-                    else:
-                        address = None
-                if not same & SAME_CONTROL:
-                    start = i * controlslot
-                    control = control_view[start : start + heads[h + 3]].tobytes() if nrecords else b""
-                start = i * dataslot
-                data = data_view[start : start + (min(bufsize, nbytes))].tobytes()
-                try:
+            address, control = st.last_address, st.last_control
+            try:
+                for i in range(got):
+                    h = HEADER * i
+                    nbytes, namelen, nrecords, same = heads[h], heads[h + 2], heads[h + 4], heads[h + 5]
+                    if not same & SAME_NAME:
+                        if namelen:
+                            raw = name_view[i * nameslot : i * nameslot + namelen].tobytes()
+                            address = cache.get(raw)
+                            if address is None:
+                                address = address_of(raw)
+                        else:
+                            address = None
+                    if not same & SAME_CONTROL:
+                        start = i * controlslot
+                        control = control_view[start : start + heads[h + 3]].tobytes()
+                    start = i * dataslot
+                    data = data_view[start : start + (min(bufsize, nbytes))].tobytes()
                     messages.append(decode(data, address, heads[h + 1], control, records, i * stride, nrecords))
-                except BaseException:  # close the descriptors of every datagram not handed over
-                    for j in range(i, got):
-                        c = j * controlslot
-                        taken = control_view[c : c + heads[HEADER * j + 3]].tobytes()
-                        self.close_fds(self._items(taken, records, j * stride, heads[HEADER * j + 4]))
-                    raise
+            except BaseException:  # close the descriptors of every datagram not handed over
+                self._forget(st)
+                for j in range(len(messages), got):
+                    c = j * controlslot
+                    taken = control_view[c : c + heads[HEADER * j + 3]].tobytes()
+                    self.close_fds(self._items(taken, records, j * stride, heads[HEADER * j + 4]))
+                raise
+            st.last_address, st.last_control = address, control
             return messages
         finally:
             self._release(st)
@@ -481,12 +510,15 @@ class CffiBackend:
             args.datalen = len(cbufs[0]) if cbufs else 0
             args.more, args.nmore = more, max(len(cbufs) - 1, 0)
             n = self._receive(sock, st, flags)
-            h = self._unpack(st.head, HEADER)
-            control = st.control_view[: h[3]].tobytes() if n else b""
+            h = st.head_view
+            control = st.last_control if h[5] & SAME_CONTROL else st.control_view[: h[3]].tobytes()
+            st.last_control = control
             try:
-                address = self._address_from(st.name_view, 0, h[2])
-                return h[0], self._items(control, st.records_view, 0, n), h[1], address
+                if not h[5] & SAME_NAME:
+                    st.last_address = self._address_from(st.name_view, 0, h[2])
+                return h[0], self._items(control, st.records_view, 0, n), h[1], st.last_address
             except BaseException:
+                self._forget(st)
                 self.close_fds(self._items(control, st.records_view, 0, n))
                 raise
         finally:

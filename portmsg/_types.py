@@ -233,21 +233,21 @@ class Message(tuple):  # type: ignore[type-arg]
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self)
 
-    def _find(self, kind: type[Any]) -> Any:
+    @property
+    def packet_info(self) -> PacketInfo | None:
+        """Destination address and interface, if PACKET_INFO was enabled."""
         for control in self[3]:
-            if type(control) is kind:
+            if type(control) is PacketInfo:
                 return control
         return None
 
     @property
-    def packet_info(self) -> PacketInfo | None:
-        """Destination address and interface, if PACKET_INFO was enabled."""
-        return self._find(PacketInfo)  # type: ignore[no-any-return]
-
-    @property
     def traffic_class(self) -> TrafficClass | None:
         """The TOS / traffic-class byte, if TRAFFIC_CLASS was enabled."""
-        return self._find(TrafficClass)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is TrafficClass:
+                return control
+        return None
 
     @property
     def ecn(self) -> ECN | None:
@@ -258,27 +258,42 @@ class Message(tuple):  # type: ignore[type-arg]
     @property
     def hop_limit(self) -> HopLimit | None:
         """The TTL / hop limit, if HOP_LIMIT was enabled."""
-        return self._find(HopLimit)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is HopLimit:
+                return control
+        return None
 
     @property
     def timestamp(self) -> Timestamp | None:
         """The kernel receive time, if TIMESTAMP was enabled."""
-        return self._find(Timestamp)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is Timestamp:
+                return control
+        return None
 
     @property
     def fds(self) -> FileDescriptors | None:
         """Descriptors passed with SCM_RIGHTS (yours to close)."""
-        return self._find(FileDescriptors)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is FileDescriptors:
+                return control
+        return None
 
     @property
     def credentials(self) -> Credentials | None:
         """The sender's credentials, if CREDENTIALS was enabled."""
-        return self._find(Credentials)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is Credentials:
+                return control
+        return None
 
     @property
     def segment_size(self) -> SegmentSize | None:
         """The coalesced segment size, if SEGMENT_OFFLOAD delivered one."""
-        return self._find(SegmentSize)  # type: ignore[no-any-return]
+        for control in self[3]:
+            if type(control) is SegmentSize:
+                return control
+        return None
 
     @property
     def truncated(self) -> bool:

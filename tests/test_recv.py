@@ -299,3 +299,30 @@ def test_non_socket_argument_is_a_type_error() -> None:
             call()
     with pytest.raises(TypeError):
         socket.socket.recvfrom(5, 10)  # type: ignore[arg-type]  # the stdlib's class for the same mistake
+
+
+def test_repeated_and_changing_metadata_are_never_mixed_up(pair: Pair) -> None:
+    """Consecutive receives reuse objects for a repeated sender or control set; changes must show."""
+    pair.require(Feature.HOP_LIMIT)
+    with socket.socket(pair.family, socket.SOCK_DGRAM) as other:
+        other.bind((LOOPBACK[pair.family], 0))
+        level, option = (
+            (socket.IPPROTO_IP, native.IP_TTL)
+            if pair.family == socket.AF_INET
+            else (native.IPPROTO_IPV6, native.IPV6_UNICAST_HOPS)
+        )
+        pair.sender.setsockopt(level, option, 7)
+        other.setsockopt(level, option, 9)
+        plan = [pair.sender, pair.sender, other, other, pair.sender, other, pair.sender, pair.sender]
+        for i, sock in enumerate(plan):
+            sock.sendto(b"%d" % i, pair.address)
+            if i % 2:
+                message = portmsg.recv(pair.receiver)
+                assert message.hop_limit == HopLimit(7 if sock is pair.sender else 9)
+            else:
+                data, ancdata, _, address = portmsg.recvmsg(pair.receiver, 100, 256)
+                assert data == b"%d" % i
+                assert len(ancdata) == 1
+                assert portmsg.normalize(ancdata) == (HopLimit(7 if sock is pair.sender else 9),)
+                message = portmsg.Message(data, address, MsgFlag(0), ())
+            assert message.address == sock.getsockname()

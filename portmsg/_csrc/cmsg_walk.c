@@ -88,32 +88,34 @@ size_t pm_encode(const long long *records, int n, const char *payload, char *con
     return offset;
 }
 
-/* Fill one datagram's head and records after a successful receive. */
-static int pm_report(long long *head, long long *records, long long nbytes, int flags, int namelen,
-                     const char *control, size_t controllen, int maxrecords)
+/* Fill one datagram's head and records after a successful receive, and
+ * mark what repeats the datagram before it (see PM_SAME_NAME). */
+static int pm_report(pm_recv_args *a, long long *head, long long *records, long long nbytes, int flags,
+                     const char *name, int namelen, const char *control, size_t controllen)
 {
-    int n = pm_walk(control, controllen, records, maxrecords);
+    int n = pm_walk(control, controllen, records, a->maxrecords);
+    long long same = 0;
     head[0] = nbytes;
     head[1] = flags;
     head[2] = namelen;
     head[3] = (long long)controllen;
     head[4] = n;
-    head[5] = 0;
-    return n;
-}
-
-/* Mark datagrams of a batch whose sender or control bytes equal the
- * previous one's, so Python can reuse the objects it built for that one. */
-static void pm_mark_same(const pm_recv_args *a, int got)
-{
-    int i;
-    for (i = 1; i < got; i++) {
-        long long *h = a->head + (size_t)i * PM_HEADER, *p = h - PM_HEADER;
-        if (h[2] == p[2] && memcmp(a->name + (size_t)i * (size_t)a->namelen,
-                                   a->name + (size_t)(i - 1) * (size_t)a->namelen, (size_t)h[2]) == 0)
-            h[5] |= PM_SAME_NAME;
-        if (h[3] == p[3] && memcmp(a->control + (size_t)i * a->controllen,
-                                   a->control + (size_t)(i - 1) * a->controllen, (size_t)h[3]) == 0)
-            h[5] |= PM_SAME_CONTROL;
+    if (a->prev_name != NULL && namelen >= 0 && namelen <= a->namelen) {
+        if (a->prev_namelen == namelen && memcmp(a->prev_name, name, (size_t)namelen) == 0) {
+            same |= PM_SAME_NAME;
+        } else {
+            memcpy(a->prev_name, name, (size_t)namelen);
+            a->prev_namelen = namelen;
+        }
     }
+    if (a->prev_control != NULL && controllen <= a->controllen) {
+        if (a->prev_controllen == (long long)controllen && memcmp(a->prev_control, control, controllen) == 0) {
+            same |= PM_SAME_CONTROL;
+        } else {
+            memcpy(a->prev_control, control, controllen);
+            a->prev_controllen = (long long)controllen;
+        }
+    }
+    head[5] = same;
+    return n;
 }

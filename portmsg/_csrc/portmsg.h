@@ -18,14 +18,15 @@ typedef struct {
 } pm_constant;
 
 /* A receive reports into two arrays of long long, read from Python with
- * ffi.unpack: per datagram a head of PM_HEADER values
+ * ffi.unpack or a memoryview: per datagram a head of PM_HEADER values
  *   [nbytes, flags, namelen, controllen, nrecords, same]
- * (same: bit 1 = its sender address, bit 2 = its control bytes, equal those
- * of the datagram before it in the same batch), and records of PM_RECORD
- * values per control message
+ * and records of PM_RECORD values per control message
  *   [level, type, offset, length]
  * whose payload is control[offset : offset + length].  The walker
- * guarantees offset + length <= controllen. */
+ * guarantees offset + length <= controllen.  `same` says which of the
+ * datagram's sender address (PM_SAME_NAME) and control bytes
+ * (PM_SAME_CONTROL) equal those of the datagram received before it with the
+ * same pm_recv_args, so Python can reuse the objects it built then. */
 #define PM_HEADER 6
 #define PM_RECORD 4
 #define PM_SAME_NAME 1
@@ -61,16 +62,20 @@ typedef struct {
     long long *head;      /* heads; batch: head + i * PM_HEADER */
     long long *records;   /* records; batch: records + i * PM_RECORD * maxrecords */
     int maxrecords;       /* records room per datagram */
+    char *prev_name;      /* the last datagram's sender (room: namelen) */
+    char *prev_control;   /* and control bytes (room: controllen) */
+    long long prev_namelen;     /* -1: nothing to compare with */
+    long long prev_controllen;  /* -1: nothing to compare with */
 } pm_recv_args;
 
 /* Receive one datagram and walk its control data.  Returns the number of
  * records (>= 0), or -(errno / WSA error code). */
-int pm_recv(pm_socket s, int flags, const pm_recv_args *a);
+int pm_recv(pm_socket s, int flags, pm_recv_args *a);
 
 /* Receive up to n datagrams, blocking (per the socket's mode) for the first
  * only.  Linux: one recvmmsg call (MSG_WAITFORONE); elsewhere a loop.
  * Returns the count (>= 1) or -(error code) when not even one came. */
-int pm_recv_batch(pm_socket s, int flags, int n, const pm_recv_args *a);
+int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a);
 
 /* Send data[0:datalen] then the `more` buffers; fn is the provider's
  * WSASendMsg on Windows, ignored on POSIX.  Returns the bytes sent, or
