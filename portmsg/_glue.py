@@ -43,6 +43,7 @@ SAME_NAME = 1  # PM_SAME_NAME
 SAME_CONTROL = 2  # PM_SAME_CONTROL
 
 _ADDRESS_CACHE_SIZE = 1024
+_CLOSE_CHECK = 0.25  # seconds a blocking receive waits before checking that its socket is still open
 _ITEMS_CACHE_SIZE = 256
 _U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
@@ -172,6 +173,8 @@ class CffiBackend:
         self._pool: list[_Scratch] = []
         self._pools: dict[int, list[_Scratch]] = {1: self._pool}
         self._providers: Any = None
+        # POSIX receives never block in the kernel: see _recover.
+        self._dontwait = c.get("MSG_DONTWAIT", 0)
         self._pm_recv = lib.pm_recv
         self._unpack = ffi.unpack
         self._pm_recv_batch = lib.pm_recv_batch
@@ -233,12 +236,26 @@ class CffiBackend:
         """The provider's WSARecvMsg (0) / WSASendMsg (1) on Windows; NULL on POSIX."""
         return self.ffi.NULL if self._providers is None else self._providers(sock, fd)[which]
 
-    def _recover(self, sock: socket.socket, fd: int, code: int, deadline: float | None, *, write: bool) -> float | None:
-        """After a failed call: retry on EINTR, wait out a timeout socket, or raise as the stdlib does."""
+    def _recover(
+        self, sock: socket.socket, fd: int, code: int, deadline: float | None, *, write: bool, user_flags: int = 0
+    ) -> float | None:
+        """After a failed call: retry on EINTR, wait as the socket's timeout says, or raise as the stdlib does.
+
+        Receives on POSIX always pass MSG_DONTWAIT and wait here instead, in
+        slices: a blocking receive then also ends (EBADF) when another thread
+        closes the socket, where a recvmsg blocked in the kernel would hang.
+        """
         if code == self.EINTR:
             return deadline  # PEP 475: pending signal handlers have run by now
+        if not self._would_block(code):
+            raise self._error(code)
         timeout = sock.gettimeout()
-        if timeout and self._would_block(code):
+        if timeout is None and not write and self._dontwait and self._dontwait & ~user_flags:
+            while not _wait(fd, _CLOSE_CHECK, write=False):
+                if sock.fileno() == -1:
+                    raise self._error(self._ebadf())
+            return None
+        if timeout:
             if deadline is None:
                 deadline = time.monotonic() + timeout
             remaining = deadline - time.monotonic()
@@ -328,8 +345,9 @@ class CffiBackend:
             self._check_flags(flags)
         if self._providers is not None:
             args.fn = self._providers(sock, fd)[0]
+        user_flags, flags = flags, flags | self._dontwait
         n: int = self._pm_recv_batch(fd, flags, count, args) if count else self._pm_recv(fd, flags, args)
-        return n if n >= 0 else self._retry(sock, fd, flags, count, args, -n)
+        return n if n >= 0 else self._retry(sock, fd, flags, count, args, -n, user_flags)
 
     def _check_flags(self, flags: int) -> None:
         allowed = self._allowed_recv_flags
@@ -337,11 +355,13 @@ class CffiBackend:
             msg = f"flags: {self.name} receives take only {allowed:#x} (MSG_PEEK) as input, not {flags:#x}"
             raise ValueError(msg)
 
-    def _retry(self, sock: socket.socket, fd: int, flags: int, count: int, args: Any, code: int) -> int:
+    def _retry(
+        self, sock: socket.socket, fd: int, flags: int, count: int, args: Any, code: int, user_flags: int
+    ) -> int:
         """The slow path after a failed receive: EINTR, a timeout socket's wait, or the error."""
         deadline = None
         while True:
-            deadline = self._recover(sock, fd, code, deadline, write=False)
+            deadline = self._recover(sock, fd, code, deadline, write=False, user_flags=user_flags)
             n: int = self._pm_recv_batch(fd, flags, count, args) if count else self._pm_recv(fd, flags, args)
             if n >= 0:
                 return n
@@ -407,9 +427,9 @@ class CffiBackend:
             if fd < 0 or not self._plain:
                 n = self._receive(sock, st, flags)
             else:
-                n = self._pm_recv(fd, flags, st.args)
+                n = self._pm_recv(fd, flags | self._dontwait, st.args)
                 if n < 0:
-                    n = self._retry(sock, fd, flags, 0, st.args, -n)
+                    n = self._retry(sock, fd, flags | self._dontwait, 0, st.args, -n, flags)
             h = st.head_view
             same = h[5]
             if same & SAME_CONTROL:
@@ -462,9 +482,9 @@ class CffiBackend:
                     start = i * dataslot
                     data = data_view[start : start + (min(bufsize, nbytes))].tobytes()
                     messages.append(decode(data, address, heads[h + 1], control, records, i * stride, nrecords))
-            except BaseException:  # close the descriptors of every datagram not handed over
+            except BaseException:  # nothing is handed over: close every datagram's descriptors
                 self._forget(st)
-                for j in range(len(messages), got):
+                for j in range(got):
                     c = j * controlslot
                     taken = control_view[c : c + heads[HEADER * j + 3]].tobytes()
                     self.close_fds(self._items(taken, records, j * stride, heads[HEADER * j + 4]))

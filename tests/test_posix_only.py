@@ -203,3 +203,57 @@ def test_eintr_is_retried_and_a_raising_handler_interrupts() -> None:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+
+
+def test_each_peek_hands_over_fresh_descriptors_and_nothing_leaks(unix_pair) -> None:
+    sender, receiver = unix_pair
+    before = _open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    portmsg.send(sender, b"peek", controls=[FileDescriptors((fd, fd))])
+    os.close(fd)
+    peeked = portmsg.recv(receiver, peek=True)
+    taken = portmsg.recv(receiver)
+    assert peeked.fds is not None
+    assert taken.fds is not None
+    assert set(peeked.fds.fds).isdisjoint(taken.fds.fds)  # the kernel installed two sets
+    peeked.fds.close()
+    taken.fds.close()
+    assert _open_fds() == before
+
+
+def test_descriptors_are_closed_when_decoding_fails_after_the_call(unix_pair) -> None:
+    """An error after the syscall (here: a decode hook that raises) must not leak what arrived."""
+    sender, receiver = unix_pair
+    before = _open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    portmsg.send(sender, b"x", controls=[FileDescriptors((fd, fd, fd))])
+    os.close(fd)
+
+    def failing_decode(*args: object) -> None:
+        raise MemoryError
+
+    with pytest.raises(MemoryError):
+        portmsg._api.IMPL.receive(receiver, 100, 1024, 0, failing_decode)
+    assert _open_fds() == before
+
+
+def test_batch_descriptors_are_closed_when_decoding_fails(unix_pair) -> None:
+    """When a batch fails half-way nothing is handed over, so every descriptor in it is closed."""
+    sender, receiver = unix_pair
+    before = _open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    for _ in range(3):
+        portmsg.send(sender, b"x", controls=[FileDescriptors((fd,))])
+    os.close(fd)
+    calls = []
+
+    def decode_then_fail(*args: object) -> object:
+        calls.append(args)
+        if len(calls) == 2:
+            raise MemoryError
+        return portmsg._api.NORMALIZER.message(*args)  # type: ignore[arg-type]
+
+    with pytest.raises(MemoryError):
+        portmsg._api.IMPL.receive_batch(receiver, 3, 100, 1024, 0, decode_then_fail)
+    assert len(calls) == 2
+    assert _open_fds() == before

@@ -1,0 +1,117 @@
+"""Threads and closing: the same on every backend."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+
+import pytest
+from helpers import LOOPBACK, Pair
+
+import portmsg
+from portmsg import Feature
+
+
+def _payload(i: int) -> bytes:
+    body = b"%08d" % i
+    return body + hashlib.sha256(body).digest()[:8]
+
+
+def test_threads_receive_every_datagram_exactly_once(pair: Pair) -> None:
+    pair.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    pair.enable(Feature.PACKET_INFO, Feature.HOP_LIMIT)
+    total, senders = 4000, 2
+    received: list[bytes] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def receive(batch: bool) -> None:
+        pair.receiver.settimeout(0.5)
+        try:
+            while not done.is_set():
+                try:
+                    got = portmsg.recv_batch(pair.receiver, 8) if batch else [portmsg.recv(pair.receiver)]
+                except TimeoutError:
+                    continue
+                with lock:
+                    received.extend(m.data for m in got)
+                    if len(received) >= total:
+                        done.set()
+        except BaseException as exc:
+            errors.append(exc)
+            done.set()
+
+    def send(start: int) -> None:
+        with socket.socket(pair.family, socket.SOCK_DGRAM) as sock:
+            for i in range(start, total, senders):
+                sock.sendto(_payload(i), pair.address)
+                if i % 64 == 0:
+                    time.sleep(0.001)  # let the receivers keep up: loopback drops when the buffer is full
+
+    receivers = [threading.Thread(target=receive, args=(i % 2 == 0,)) for i in range(4)]
+    for thread in receivers:
+        thread.start()
+    for thread in [threading.Thread(target=send, args=(i,)) for i in range(senders)]:
+        thread.start()
+        thread.join()
+    done.wait(30)
+    done.set()
+    for thread in receivers:
+        thread.join()
+    assert not errors
+    assert sorted(received) == sorted(_payload(i) for i in range(total))
+
+
+def test_closing_the_socket_ends_a_blocked_receive() -> None:
+    family = socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((LOOPBACK[family], 0))
+    outcome: list[BaseException | portmsg.Message] = []
+
+    def block() -> None:
+        try:
+            outcome.append(portmsg.recv(sock))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=block)
+    thread.start()
+    time.sleep(0.2)
+    sock.close()
+    thread.join(5)
+    assert not thread.is_alive(), "recv kept blocking on a closed socket"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], OSError)
+
+
+def test_receive_in_many_threads_shares_no_buffers(pair: Pair) -> None:
+    """Each thread's result is its own datagram's, even when all run at once."""
+    payloads = [bytes([i]) * (10 + i) for i in range(50)]
+    for p in payloads:
+        pair.send(p)
+    results: list[bytes] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        message = portmsg.recv(pair.receiver)
+        with lock:
+            results.append(message.data)
+
+    threads = [threading.Thread(target=take) for _ in payloads]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == sorted(payloads)
+    assert all(len(set(r)) == 1 and len(r) == 10 + r[0] for r in results)
+
+
+@pytest.mark.parametrize("bufsize", [0, 1, 65535, 1 << 20])
+def test_any_buffer_size_works(pair: Pair, bufsize: int) -> None:
+    pair.send(b"sized")
+    message = portmsg.recv(pair.receiver, bufsize)
+    assert message.data == b"sized"[:bufsize]
+    assert message.truncated == (bufsize < 5)
