@@ -321,6 +321,9 @@ class Normalizer:
 
     def _encode_pktinfo(self, control: PacketInfo) -> NativeControl:
         c = self.constants
+        if not isinstance(control.address, (IPv4Address, IPv6Address)):
+            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(control.address).__name__}"
+            raise TypeError(msg)
         v6 = isinstance(control.address, IPv6Address)
         prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
         names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")

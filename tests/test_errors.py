@@ -1,0 +1,126 @@
+"""Bad arguments: the stdlib's exception classes, messages that name the argument, nothing lost."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from helpers import Pair
+
+import portmsg
+from portmsg import Feature, HopLimit, PacketInfo, TrafficClass
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: portmsg.recv("sock"),  # type: ignore[arg-type]
+        lambda: portmsg.recv_batch(None),  # type: ignore[arg-type]
+        lambda: portmsg.recvmsg(3, 10),  # type: ignore[arg-type]
+        lambda: portmsg.recvmsg_into(b"", [bytearray(1)]),  # type: ignore[arg-type]
+        lambda: portmsg.sendmsg(object(), [b"x"]),  # type: ignore[arg-type]
+        lambda: portmsg.send(1.5, b"x"),  # type: ignore[arg-type]
+        lambda: portmsg.enable("sock"),  # type: ignore[arg-type]
+        lambda: portmsg.disable_udp_resets(7),  # type: ignore[arg-type]
+    ],
+    ids=["recv", "recv_batch", "recvmsg", "recvmsg_into", "sendmsg", "send", "enable", "disable_udp_resets"],
+)
+def test_non_socket_is_a_type_error_naming_the_socket(call) -> None:
+    with pytest.raises(TypeError, match="socket"):
+        call()
+
+
+def test_closed_socket_everywhere(pair: Pair) -> None:
+    pair.receiver.close()
+    with pytest.raises(OSError) as stdlib:
+        pair.receiver.recvfrom(1)
+    for call in (
+        lambda: portmsg.recv(pair.receiver),
+        lambda: portmsg.recv_batch(pair.receiver),
+        lambda: portmsg.recvmsg(pair.receiver, 1),
+        lambda: portmsg.recvmsg_into(pair.receiver, [bytearray(1)]),
+        lambda: portmsg.send(pair.receiver, b"x", pair.address),
+    ):
+        with pytest.raises(OSError) as ours:
+            call()
+        assert type(ours.value) is type(stdlib.value)
+        assert ours.value.errno == stdlib.value.errno
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"bufsize": -1}, "negative buffer size"), ({"ancbufsize": -1}, "ancillary data buffer length")],
+)
+def test_recv_rejects_negative_sizes(pair: Pair, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        portmsg.recv(pair.receiver, **kwargs)
+
+
+def test_recv_rejects_wrong_types(pair: Pair) -> None:
+    with pytest.raises(TypeError):
+        portmsg.recv(pair.receiver, "big")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        portmsg.recv_batch(pair.receiver, "8")  # type: ignore[arg-type]
+
+
+def test_recv_batch_rejects_huge_and_negative(pair: Pair) -> None:
+    with pytest.raises(ValueError, match="max_messages"):
+        portmsg.recv_batch(pair.receiver, 10**6)
+    with pytest.raises(ValueError, match="negative buffer size"):
+        portmsg.recv_batch(pair.receiver, 4, -5)
+
+
+def test_recvmsg_into_rejects_read_only_buffer(pair: Pair) -> None:
+    with pytest.raises(TypeError, match="read-write"):
+        portmsg.recvmsg_into(pair.receiver, [b"immutable"])
+
+
+def test_huge_bufsize_is_an_overflow_or_memory_error(pair: Pair) -> None:
+    with pytest.raises((OverflowError, MemoryError)):
+        portmsg.recvmsg(pair.receiver, 2**63)
+
+
+def test_a_failed_call_loses_no_datagram(pair: Pair) -> None:
+    """Argument errors are raised before the receive: the datagram stays queued."""
+    pair.send(b"keep me")
+    with pytest.raises(ValueError):
+        portmsg.recvmsg(pair.receiver, -1)
+    with pytest.raises(TypeError):
+        portmsg.recvmsg_into(pair.receiver, [b"ro"])
+    assert portmsg.recv(pair.receiver).data == b"keep me"
+
+
+def test_enable_rejects_non_features(pair: Pair) -> None:
+    with pytest.raises(TypeError, match="Feature"):
+        portmsg.enable(pair.receiver, "PACKET_INFO")  # type: ignore[arg-type]
+
+
+def test_enable_on_unsupported_socket_type_enables_nothing() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        assert Feature.SEGMENT_OFFLOAD not in portmsg.enable(tcp, Feature.SEGMENT_OFFLOAD)
+
+
+def test_send_rejects_bad_controls_before_sending(pair: Pair) -> None:
+    for controls, error in (
+        ([HopLimit(300)], ValueError),
+        ([TrafficClass(-1)], ValueError),
+        (["raw"], TypeError),
+        ([PacketInfo("127.0.0.1", 0)], TypeError),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(error):
+            portmsg.send(pair.sender, b"no", pair.address, controls=controls)  # type: ignore[arg-type]
+    pair.receiver.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        portmsg.recv(pair.receiver)
+
+
+def test_sendmsg_bad_address_names_it(pair: Pair) -> None:
+    with pytest.raises(TypeError, match="address must be tuple"):
+        portmsg.sendmsg(pair.sender, [b"x"], [], 0, "127.0.0.1")
+    with pytest.raises(OverflowError, match="port must be 0-65535"):
+        portmsg.sendmsg(pair.sender, [b"x"], [], 0, (pair.address[0], -1))
+
+
+def test_normalize_rejects_non_tuples() -> None:
+    with pytest.raises((TypeError, ValueError)):
+        portmsg.normalize([1, 2, 3])  # type: ignore[list-item]
