@@ -23,6 +23,7 @@ from ._api import recv_batch as recv_batch
 from ._api import recvmsg as recvmsg
 from ._api import recvmsg_into as recvmsg_into
 from ._api import send as send
+from ._api import send_batch as send_batch
 from ._api import sendmsg as sendmsg
 from ._types import ECN as ECN
 from ._types import Control as Control
@@ -66,6 +67,7 @@ __all__ = [
     "recvmsg",
     "recvmsg_into",
     "send",
+    "send_batch",
     "sendmsg",
 ]
 __version__ = "0.1.0"

@@ -1,9 +1,10 @@
-"""Command line: `python -m portmsg probe | listen HOST:PORT`."""
+"""Command line: `python -m portmsg probe | listen HOST:PORT | echo HOST:PORT`."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -12,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import BACKEND, PLATFORM, Feature, Message, __version__, enable, native, recv
+from . import BACKEND, PLATFORM, Feature, Message, __version__, enable, native, recv, send
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -237,6 +238,47 @@ def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bu
     return 0
 
 
+def echo(hostport: str, *, as_json: bool = False, count: int | None = None) -> int:
+    """Answer each datagram with its own data, from the address it arrived on."""
+    family, address = _parse_hostport(hostport)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        if family == socket.AF_INET6:
+            _set_quietly(sock, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            msg = f"cannot listen on {hostport}: {exc.strerror or exc}"
+            raise UsageError(msg) from None
+        enabled = enable(sock, Feature.PACKET_INFO)
+        bound = sock.getsockname()
+        print(
+            f"# echoing on {bound[0]}:{bound[1]} ({BACKEND}); source selection: {'on' if enabled else 'unavailable'}",
+            file=sys.stderr,
+            flush=True,
+        )
+        answered = 0
+        use_controls = bool(enabled)
+        while count is None or answered < count:
+            message = recv(sock)
+            controls = message.reply_controls() if use_controls else []
+            try:
+                send(sock, message.data, message.address, controls=controls)
+            except OSError as exc:
+                if not controls or exc.errno != errno.EOPNOTSUPP:
+                    raise
+                print(f"# {exc.strerror}: replying without source selection", file=sys.stderr, flush=True)
+                use_controls = False
+                send(sock, message.data, message.address)
+            answered += 1
+            summary = describe(message)
+            summary["reply_from"] = summary["destination"] if use_controls else None
+            if as_json:
+                print(json.dumps(summary), flush=True)
+            else:
+                print(" ".join(f"{k}={v}" for k, v in summary.items() if v is not None and v != []), flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m portmsg`."""
     parser = argparse.ArgumentParser(prog="python -m portmsg", description=__doc__)
@@ -249,10 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_listen.add_argument("--json", action="store_true", help="print one JSON object per datagram")
     p_listen.add_argument("--count", type=int, default=None, help="stop after N datagrams")
     p_listen.add_argument("--bufsize", type=int, default=65535, help="largest datagram to read whole")
+    p_echo = sub.add_parser("echo", help="answer each datagram from the address it arrived on")
+    p_echo.add_argument("address", metavar="HOST:PORT", help="address to bind, e.g. 0.0.0.0:7 or [::]:7")
+    p_echo.add_argument("--json", action="store_true", help="print one JSON object per datagram")
+    p_echo.add_argument("--count", type=int, default=None, help="stop after N datagrams")
     args = parser.parse_args(argv)
     try:
         if args.command == "probe":
             return probe(as_json=args.json)
+        if args.command == "echo":
+            return echo(args.address, as_json=args.json, count=args.count)
         return listen(args.address, as_json=args.json, count=args.count, bufsize=args.bufsize)
     except UsageError as exc:
         print(f"portmsg: error: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ __all__ = [
     "recvmsg",
     "recvmsg_into",
     "send",
+    "send_batch",
     "sendmsg",
 ]
 
@@ -48,7 +49,7 @@ _AF_UNIX = _C.get("AF_UNIX", -1)
 # Room for every control one datagram can carry.
 _UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, credentials
 _INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
-_MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg
+_MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg / sendmmsg
 _decode = NORMALIZER.message
 # socket.socket.family is a Python property that builds an IntEnum (~0.7 us);
 # the C-level getter underneath returns the int.
@@ -171,6 +172,37 @@ def recv_batch(
     if ancbufsize is None:
         ancbufsize = _UNIX_ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
     return IMPL.receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS, _decode)
+
+
+def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int:
+    """Send several datagrams in one call; return how many the OS took.
+
+    Args:
+        sock: a socket.socket; its timeout or blocking mode applies.
+        datagrams: (data, address) or (data, address, controls) tuples;
+            address None on a connected socket.
+
+    Returns:
+        The number sent, counted from the first: a partial send (a full
+        non-blocking buffer) is reported, never hidden; send the rest again.
+
+    Raises:
+        ValueError / TypeError: a bad datagram or control (nothing is sent).
+
+    Platforms:
+        Linux: one sendmmsg(2) call.  Elsewhere one send per datagram,
+        stopping at the first that fails.
+
+    """
+    family = _family(sock) if isinstance(sock, socket.socket) else None
+    prepared = []
+    for item in datagrams:
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            msg = f"datagrams: each must be (data, address) or (data, address, controls), not {item!r:.60}"
+            raise TypeError(msg)
+        controls = item[2] if len(item) == 3 else ()  # noqa: PLR2004
+        prepared.append((item[0], item[1], NORMALIZER.encode(controls, family) if controls else []))
+    return IMPL.sendmsg_batch(sock, prepared)
 
 
 def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:

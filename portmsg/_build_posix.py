@@ -190,6 +190,47 @@ int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
 #endif
 }
 
+int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags)
+{
+    int i;
+#ifdef MSG_WAITFORONE
+    /* sendmmsg exists wherever recvmmsg does on Linux. */
+    struct mmsghdr *msgs = calloc((size_t)n, sizeof *msgs);
+    struct iovec *iov = calloc((size_t)n, sizeof *iov);
+    int sent, err;
+
+    (void)fn;
+    if (msgs == NULL || iov == NULL) {
+        free(msgs);
+        free(iov);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)items[i].data;
+        iov[i].iov_len = items[i].datalen;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = items[i].namelen > 0 ? (void *)items[i].name : NULL;
+        msgs[i].msg_hdr.msg_namelen = items[i].namelen > 0 ? (socklen_t)items[i].namelen : 0;
+        msgs[i].msg_hdr.msg_control = items[i].controllen > 0 ? (void *)items[i].control : NULL;
+        msgs[i].msg_hdr.msg_controllen = items[i].controllen;
+    }
+    sent = sendmmsg(s, msgs, (unsigned int)n, flags);
+    err = errno;
+    free(msgs);
+    free(iov);
+    return sent < 0 ? -err : sent;
+#else
+    for (i = 0; i < n; i++) {
+        long long r = pm_send(fn, s, items[i].data, items[i].datalen, NULL, 0, items[i].name, items[i].namelen,
+                              items[i].control, items[i].controllen, flags);
+        if (r < 0)
+            return i > 0 ? i : (int)r;
+    }
+    return n;
+#endif
+}
+
 long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const pm_buf *more, int nmore,
                   const char *name, int namelen, const char *control, size_t controllen, int flags)
 {

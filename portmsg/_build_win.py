@@ -238,6 +238,19 @@ int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
     return n;
 }
 
+int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags)
+{
+    /* No sendmmsg: one WSASendMsg per datagram, stopping at the first failure. */
+    int i;
+    for (i = 0; i < n; i++) {
+        long long r = pm_send(fn, s, items[i].data, items[i].datalen, NULL, 0, items[i].name, items[i].namelen,
+                              items[i].control, items[i].controllen, flags);
+        if (r < 0)
+            return i > 0 ? i : (int)r;
+    }
+    return n;
+}
+
 long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const pm_buf *more, int nmore,
                   const char *name, int namelen, const char *control, size_t controllen, int flags)
 {

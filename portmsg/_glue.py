@@ -45,6 +45,7 @@ SAME_CONTROL = 2  # PM_SAME_CONTROL
 _ADDRESS_CACHE_SIZE = 1024
 _CLOSE_CHECK = 0.25  # seconds a blocking receive waits before checking that its socket is still open
 _ITEMS_CACHE_SIZE = 256
+_MAX_BATCH = 1024  # UIO_MAXIOV: the most one recvmmsg / sendmmsg takes
 _U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
@@ -704,6 +705,44 @@ class CffiBackend:
             if sent >= 0:
                 return int(sent)
             deadline = self._recover(sock, fd, int(-sent), deadline, write=True)
+
+    def sendmsg_batch(self, sock: socket.socket, datagrams: list[tuple[Any, Any, list[Any]]], flags: int = 0) -> int:
+        """Send (data, address, ancdata) datagrams in one call (sendmmsg) or a loop; return how many went.
+
+        A count below len(datagrams) means the OS took only those (for
+        example a full non-blocking send buffer); the rest were not sent.
+        """
+        ffi = self.ffi
+        if type(flags) is not int:
+            flags = _index(flags)
+        if not 0 < len(datagrams) <= _MAX_BATCH:
+            msg = f"datagrams: send between 1 and {_MAX_BATCH} at once, not {len(datagrams)}"
+            raise ValueError(msg)
+        sock, fd = self._fileno(sock)
+        items = ffi.new("pm_send_item[]", len(datagrams))
+        keep = []
+        for i, (data, address, ancdata) in enumerate(datagrams):
+            cdata = self._readable(data)
+            control, controllen = self.encode_control(list(ancdata))
+            if controllen and self._send_controls_refused:
+                msg = f"{self._send_controls_refused}; nothing was sent"
+                raise OSError(errno.EOPNOTSUPP, msg)
+            name = b"" if address is None else self.sockaddr(sock, address)
+            cname = ffi.from_buffer(name) if name else ffi.NULL
+            keep.append((cdata, control, cname))
+            items[i].data = cdata
+            items[i].datalen = len(cdata)
+            items[i].name = cname
+            items[i].namelen = len(name)
+            items[i].control = control
+            items[i].controllen = controllen
+        fn = self._function(sock, fd, 1)
+        deadline = None
+        while True:
+            sent = int(self.lib.pm_send_batch(fn, fd, items, len(datagrams), flags))
+            if sent >= 0:
+                return sent
+            deadline = self._recover(sock, fd, -sent, deadline, write=True)
 
     def _readable(self, item: object) -> Any:
         try:

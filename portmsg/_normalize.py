@@ -108,6 +108,10 @@ class Normalizer:
         add(ip6, "IPV6_2292PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
         add(ip, tos_name, _decode_traffic_class)
         add(ip6, "IPV6_TCLASS", _decode_traffic_class)
+        # Windows' IP_ECN / IPV6_ECN (IP_RECVECN, or a send-side control):
+        # the ECN bits alone, so the DSCP of this TrafficClass reads 0.
+        add(ip, "IP_ECN", _decode_traffic_class)
+        add(ip6, "IPV6_ECN", _decode_traffic_class)
         add(ip, ttl_name, _decode_hop_limit)
         add(ip6, "IPV6_HOPLIMIT", _decode_hop_limit)
         add(ip6, "IPV6_2292HOPLIMIT", _decode_hop_limit)
@@ -289,18 +293,9 @@ class Normalizer:
         if isinstance(control, RawControl):
             return (control.level, control.type, bytes(control.data))
         if isinstance(control, PacketInfo):
-            return self._encode_pktinfo(control)
+            return self._encode_pktinfo(control, family)
         if isinstance(control, (TrafficClass, HopLimit)):
-            if not 0 <= control.value <= 255:  # noqa: PLR2004
-                msg = f"{type(control).__name__} value must be 0-255, not {control.value}"
-                raise ValueError(msg)
-            v6 = self._family(control, family)
-            if isinstance(control, TrafficClass):
-                names = ("IPPROTO_IPV6", "IPV6_TCLASS") if v6 else ("IPPROTO_IP", "IP_TOS")
-            else:
-                names = ("IPPROTO_IPV6", "IPV6_HOPLIMIT") if v6 else ("IPPROTO_IP", "IP_TTL")
-            level, kind = self._need(control, *names)
-            return (level, kind, _INT.pack(control.value))
+            return self._encode_byte(control, family)
         if isinstance(control, FileDescriptors):
             level, kind = self._need(control, "SOL_SOCKET", "SCM_RIGHTS")
             return (level, kind, struct.pack(f"={len(control.fds)}i", *control.fds))
@@ -319,12 +314,35 @@ class Normalizer:
         msg = f"expected a portmsg control object, not {type(control).__name__}"
         raise TypeError(msg)
 
-    def _encode_pktinfo(self, control: PacketInfo) -> NativeControl:
+    def _encode_byte(self, control: TrafficClass | HopLimit, family: int | None) -> NativeControl:
+        """TOS / traffic class or TTL / hop limit: an int in the family's form."""
+        if not 0 <= control.value <= 255:  # noqa: PLR2004
+            msg = f"{type(control).__name__} value must be 0-255, not {control.value}"
+            raise ValueError(msg)
+        v6 = self._family(control, family)
+        if isinstance(control, TrafficClass) and "IP_ECN" in self.constants:
+            # Windows marks ECN per datagram with IP_ECN / IPV6_ECN; the DSCP
+            # half of the byte is not settable per datagram there.
+            if control.dscp:
+                msg = f"TrafficClass with DSCP {control.dscp} cannot be sent on {sys.platform}: only the ECN bits"
+                raise ValueError(msg)
+            names = ("IPPROTO_IPV6", "IPV6_ECN") if v6 else ("IPPROTO_IP", "IP_ECN")
+        elif isinstance(control, TrafficClass):
+            names = ("IPPROTO_IPV6", "IPV6_TCLASS") if v6 else ("IPPROTO_IP", "IP_TOS")
+        else:
+            names = ("IPPROTO_IPV6", "IPV6_HOPLIMIT") if v6 else ("IPPROTO_IP", "IP_TTL")
+        level, kind = self._need(control, *names)
+        return (level, kind, _INT.pack(control.value))
+
+    def _encode_pktinfo(self, control: PacketInfo, family: int | None) -> NativeControl:
         c = self.constants
-        if not isinstance(control.address, (IPv4Address, IPv6Address)):
-            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(control.address).__name__}"
+        address = control.address
+        if not isinstance(address, (IPv4Address, IPv6Address)):
+            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(address).__name__}"
             raise TypeError(msg)
-        v6 = isinstance(control.address, IPv6Address)
+        # An IPv4 source on an IPv6 (dual-stack) socket goes out v4-mapped in IPV6_PKTINFO.
+        v6 = isinstance(address, IPv6Address) or family == c.get("AF_INET6")
+        packed = address.packed if len(address.packed) == (16 if v6 else 4) else _V4_MAPPED + address.packed
         prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
         names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")
         level, kind, size, addr, index, index_size = self._need(
@@ -336,7 +354,6 @@ class Normalizer:
             f"{prefix}_IFINDEX_SIZE",
         )
         payload = bytearray(size)
-        packed = control.address.packed
         payload[addr : addr + len(packed)] = packed
         # Linux and macOS pick the source from ipi_spec_dst; Windows from ipi_addr.
         spec_dst = c.get(f"{prefix}_SPEC_DST_OFFSET")

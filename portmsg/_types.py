@@ -300,6 +300,17 @@ class Message(tuple):  # type: ignore[type-arg]
         """True when the data was cut to fit the buffer (MsgFlag.TRUNC)."""
         return bool(self.flags & MsgFlag.TRUNC)
 
+    def reply_controls(self) -> list[Control]:
+        """Controls that make a reply leave from the address (and interface) this datagram arrived on.
+
+        `send(sock, reply, message.address, controls=message.reply_controls())`.
+        Empty when PACKET_INFO was not enabled.
+        """
+        for control in self[3]:
+            if type(control) is PacketInfo:
+                return [control]
+        return []
+
     def segments(self) -> list[bytes]:
         """Split coalesced data into its datagrams (one item if none were coalesced)."""
         size = self.segment_size

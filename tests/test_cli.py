@@ -98,3 +98,35 @@ def test_listen_prints_one_json_line_per_datagram() -> None:
 def test_help_exits_zero() -> None:
     assert _run("--help").returncode == 0
     assert _run("listen", "--help").returncode == 0
+
+
+def test_echo_answers_from_the_address_asked() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portmsg", "echo", f"0.0.0.0:{port}", "--json", "--count", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=NEUTRAL_CWD,
+    )
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        assert "echoing" in banner
+        replies = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(10)
+            for destination in ("127.0.0.1", "127.0.0.2"):
+                client.sendto(destination.encode(), (destination, port))
+                replies.append(client.recvfrom(100))
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [data for data, _ in replies] == [b"127.0.0.1", b"127.0.0.2"]
+    for (_, source), line, destination in zip(replies, lines, ("127.0.0.1", "127.0.0.2"), strict=True):
+        if line["reply_from"] is not None:  # the platform could select the source
+            assert source == (destination, port)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import socket
+import sys
 from ipaddress import ip_address
 
 import pytest
 from helpers import LOOPBACK, Pair, dual_stack_socket, send_with_controls
 
 import portmsg
-from portmsg import Feature, HopLimit, PacketInfo, RawControl, Timestamp
+from portmsg import ECN, Feature, HopLimit, RawControl, SegmentSize, Timestamp, TrafficClass
 
 
 def test_send_returns_bytes_sent(pair: Pair) -> None:
@@ -56,30 +58,79 @@ def test_reply_leaves_from_the_address_it_arrived_on() -> None:
         if Feature.PACKET_INFO not in portmsg.enable(server, Feature.PACKET_INFO):
             pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
         port = server.getsockname()[1]
-        for destination in ("127.0.0.1", "127.0.0.2"):
+        for destination in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
             client.sendto(b"question", (destination, port))
             request = portmsg.recv(server)
-            assert request.packet_info is not None
-            send_with_controls(server, b"answer", request.address, [PacketInfo(request.packet_info.address, 0)])
+            send_with_controls(server, b"answer", request.address, request.reply_controls())
             data, source = client.recvfrom(100)
             assert (data, source) == (b"answer", (destination, port))
 
 
-def test_reply_from_dual_stack_socket() -> None:
+@pytest.mark.parametrize("destination", ["127.0.0.1", "127.0.0.2", "::1"])
+def test_reply_from_dual_stack_socket(destination: str) -> None:
     server = dual_stack_socket()
-    with server, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+    family = socket.AF_INET6 if ":" in destination else socket.AF_INET
+    with server, socket.socket(family, socket.SOCK_DGRAM) as client:
         client.settimeout(5)
         if Feature.PACKET_INFO not in portmsg.enable(server, Feature.PACKET_INFO):
             pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
         port = server.getsockname()[1]
-        client.sendto(b"q", ("127.0.0.2", port))
+        client.sendto(b"q", (destination, port))
         request = portmsg.recv(server)
         assert request.packet_info is not None
-        assert request.packet_info.address == ip_address("127.0.0.2")
-        # The reply goes to a v4-mapped address from a v6 socket, so it needs the IPv6 form.
-        source = ip_address("::ffff:" + str(request.packet_info.address))
-        send_with_controls(server, b"a", request.address, [PacketInfo(source, 0)])
-        assert client.recvfrom(10) == (b"a", ("127.0.0.2", port))
+        assert request.packet_info.address == ip_address(destination)
+        send_with_controls(server, b"a", request.address, request.reply_controls())
+        data, source = client.recvfrom(10)
+        assert (data, source[:2]) == (b"a", (destination, port))
+
+
+@pytest.mark.parametrize("ecn", [ECN.ECT0, ECN.ECT1, ECN.CE])
+def test_ecn_marked_on_send_arrives(pair: Pair, ecn: ECN) -> None:
+    pair.require(Feature.TRAFFIC_CLASS)
+    send_with_controls(pair.sender, b"ecn", pair.address, [TrafficClass(int(ecn))])
+    assert portmsg.recv(pair.receiver).ecn is ecn
+
+
+def test_gso_burst_without_gro_arrives_as_separate_datagrams(pair: Pair) -> None:
+    if not hasattr(portmsg.native, "UDP_SEGMENT"):
+        pytest.skip(f"no UDP_SEGMENT (GSO) on {sys.platform}")
+    payload = b"x" * 250
+    send_with_controls(pair.sender, payload, pair.address, [SegmentSize(100)])
+    sizes = [len(portmsg.recv(pair.receiver).data) for _ in range(3)]
+    assert sizes == [100, 100, 50]
+
+
+def test_send_batch_sends_each_with_its_own_controls(pair: Pair) -> None:
+    pair.require(Feature.HOP_LIMIT)
+    datagrams = [(b"%d" % i, pair.address, [HopLimit(10 + i)]) for i in range(8)]
+    datagrams.append((b"plain", pair.address))  # type: ignore[arg-type]
+    try:
+        assert portmsg.send_batch(pair.sender, datagrams) == 9
+    except OSError as exc:
+        if exc.errno == errno.EOPNOTSUPP:
+            pytest.skip(str(exc))
+        raise
+    got = [portmsg.recv(pair.receiver) for _ in range(9)]
+    assert [m.data for m in got] == [b"%d" % i for i in range(8)] + [b"plain"]
+    assert [m.hop_limit for m in got[:8]] == [HopLimit(10 + i) for i in range(8)]
+
+
+def test_send_batch_on_connected_socket(pair: Pair) -> None:
+    pair.sender.connect(pair.address)
+    assert portmsg.send_batch(pair.sender, [(b"a", None), (b"b", None)]) == 2
+    assert [portmsg.recv(pair.receiver).data for _ in range(2)] == [b"a", b"b"]
+
+
+def test_send_batch_rejects_bad_items_and_sends_nothing(pair: Pair) -> None:
+    with pytest.raises(TypeError, match="datagrams"):
+        portmsg.send_batch(pair.sender, [(b"ok", pair.address), b"not a tuple"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="0-255"):
+        portmsg.send_batch(pair.sender, [(b"ok", pair.address), (b"bad", pair.address, [HopLimit(999)])])
+    with pytest.raises(ValueError, match="datagrams"):
+        portmsg.send_batch(pair.sender, [])
+    pair.receiver.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        portmsg.recv(pair.receiver)
 
 
 def test_unsendable_control_sends_nothing(pair: Pair) -> None:

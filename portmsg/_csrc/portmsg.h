@@ -77,6 +77,21 @@ int pm_recv(pm_socket s, int flags, pm_recv_args *a);
  * Returns the count (>= 1) or -(error code) when not even one came. */
 int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a);
 
+/* One datagram of a batch send. */
+typedef struct {
+    const char *data;
+    size_t datalen;
+    const char *name;
+    int namelen;
+    const char *control;
+    size_t controllen;
+} pm_send_item;
+
+/* Send up to n datagrams: Linux one sendmmsg call, elsewhere a loop that
+ * stops at the first failure.  fn as for pm_send.  Returns how many were
+ * sent (>= 1), or -(error code) when the first one failed. */
+int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags);
+
 /* Send data[0:datalen] then the `more` buffers; fn is the provider's
  * WSASendMsg on Windows, ignored on POSIX.  Returns the bytes sent, or
  * -(error code). */
