@@ -20,6 +20,7 @@ from ._api import encode as encode
 from ._api import normalize as normalize
 from ._api import recv as recv
 from ._api import recv_batch as recv_batch
+from ._api import recv_into as recv_into
 from ._api import recvmsg as recvmsg
 from ._api import recvmsg_into as recvmsg_into
 from ._api import send as send
@@ -64,6 +65,7 @@ __all__ = [
     "normalize",
     "recv",
     "recv_batch",
+    "recv_into",
     "recvmsg",
     "recvmsg_into",
     "send",

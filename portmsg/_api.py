@@ -27,6 +27,7 @@ __all__ = [
     "normalize",
     "recv",
     "recv_batch",
+    "recv_into",
     "recvmsg",
     "recvmsg_into",
     "send",
@@ -145,6 +146,29 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
         msg = "negative buffer size in recv()"
         raise ValueError(msg)
     return IMPL.receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek], _decode)
+
+
+def recv_into(
+    sock: socket.socket, buffer: Any, *, peek: bool = False, ancbufsize: int | None = None
+) -> tuple[int, Message]:
+    """Receive one datagram into a writable buffer you own (no bytes object per datagram).
+
+    Returns:
+        (nbytes, message): the payload is buffer[:nbytes] (cut to the buffer's
+        size if `message.truncated`); the Message carries the metadata and its
+        `data` is empty.  Reuse one buffer, or a pool of them, across calls.
+
+    """
+    if not isinstance(sock, socket.socket):
+        msg = f"expected a socket.socket, not {type(sock).__name__}"
+        raise TypeError(msg)
+    cbufs = IMPL.writable([buffer], f"buffer must be a writable bytes-like object, not {type(buffer).__name__}")
+    if ancbufsize is None:
+        ancbufsize = _UNIX_ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
+    elif ancbufsize < 0:
+        msg = "invalid ancillary data buffer length"
+        raise ValueError(msg)
+    return IMPL.receive_into(sock, cbufs, ancbufsize, _PEEK_FLAGS[peek], _decode)
 
 
 def recv_batch(

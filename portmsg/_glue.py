@@ -508,17 +508,29 @@ class CffiBackend:
             ancbufsize = _index(ancbufsize)
         if type(flags) is not int:
             flags = _index(flags)
-        ffi = self.ffi
-        cbufs = []
-        for item in items:
-            try:
-                cbufs.append(ffi.from_buffer(item, require_writable=True))
-            except (TypeError, BufferError):
-                msg = "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
-                raise TypeError(msg) from None
+        cbufs = self.writable(
+            items, "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
+        )
         if ancbufsize < 0:
             msg = "invalid ancillary data buffer length"
             raise ValueError(msg)
+        nbytes, (_, ancdata, msg_flags, address) = self.receive_into(
+            sock, cbufs, ancbufsize, flags, self._level1_decode
+        )
+        return nbytes, ancdata, msg_flags, address
+
+    def writable(self, buffers: list[Any], error: str) -> list[Any]:
+        """The buffers as cffi pointers the C side may write to; TypeError(error) otherwise."""
+        try:
+            return [self.ffi.from_buffer(item, require_writable=True) for item in buffers]
+        except (TypeError, BufferError):
+            raise TypeError(error) from None
+
+    def receive_into(
+        self, sock: socket.socket, cbufs: list[Any], ancbufsize: int, flags: int, decode: Decode[T]
+    ) -> tuple[int, T]:
+        """One datagram into the caller's buffers (cffi buffers from ffi.from_buffer); decode gets data b""."""
+        ffi = self.ffi
         more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
         for i, cbuf in enumerate(cbufs[1:]):
             more[i].base = cbuf
@@ -537,7 +549,7 @@ class CffiBackend:
             try:
                 if not h[5] & SAME_NAME:
                     st.last_address = self._address_from(st.name_view, 0, h[2])
-                return h[0], self._items(control, st.records_view, 0, n), h[1], st.last_address
+                return h[0], decode(b"", st.last_address, h[1], control, st.records_view, 0, n)
             except BaseException:
                 self._forget(st)
                 self.close_fds(self._items(control, st.records_view, 0, n))

@@ -326,3 +326,22 @@ def test_repeated_and_changing_metadata_are_never_mixed_up(pair: Pair) -> None:
                 assert portmsg.normalize(ancdata) == (HopLimit(7 if sock is pair.sender else 9),)
                 message = portmsg.Message(data, address, MsgFlag(0), ())
             assert message.address == sock.getsockname()
+
+
+def test_recv_into_fills_the_callers_buffer(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO)
+    buffer = bytearray(64)
+    view = memoryview(buffer)
+    for payload in (b"first", b"second datagram"):
+        pair.send(payload)
+        nbytes, message = portmsg.recv_into(pair.receiver, view)
+        assert bytes(view[:nbytes]) == payload
+        assert message.data == b""
+        assert message.packet_info is not None
+        assert message.address == pair.sender.getsockname()
+    pair.send(b"z" * 100)
+    nbytes, message = portmsg.recv_into(pair.receiver, buffer)
+    assert message.truncated
+    assert nbytes == 64
+    with pytest.raises(TypeError, match="writable"):
+        portmsg.recv_into(pair.receiver, b"read-only")
