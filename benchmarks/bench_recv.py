@@ -79,6 +79,12 @@ def portmsg_recv(rx: socket.socket, n: int) -> None:
         assert recv(rx, 2048).packet_info
 
 
+def portmsg_recv_into(rx: socket.socket, n: int) -> None:
+    recv_into, buffer = portmsg.recv_into, memoryview(bytearray(2048))
+    for _ in range(n):
+        assert recv_into(rx, buffer)[1].packet_info
+
+
 def portmsg_batch(rx: socket.socket, n: int) -> None:
     recv_batch = portmsg.recv_batch
     left = n
@@ -93,6 +99,7 @@ METHODS: dict[str, Callable[[socket.socket, int], None]] = {
     BASELINE: stdlib_parsed,
     "portmsg.recvmsg": portmsg_recvmsg,
     "portmsg.recv + .packet_info": portmsg_recv,
+    "portmsg.recv_into + .packet_info": portmsg_recv_into,
 }
 if hasattr(portmsg, "recv_batch"):
     METHODS["portmsg.recv_batch(32) + .packet_info"] = portmsg_batch

@@ -531,17 +531,23 @@ class CffiBackend:
     ) -> tuple[int, T]:
         """One datagram into the caller's buffers (cffi buffers from ffi.from_buffer); decode gets data b""."""
         ffi = self.ffi
-        more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
-        for i, cbuf in enumerate(cbufs[1:]):
-            more[i].base = cbuf
-            more[i].len = len(cbuf)
-        st = self._scratch(0, ancbufsize)
+        more = ffi.NULL
+        if len(cbufs) > 1:
+            more = ffi.new("pm_buf[]", len(cbufs) - 1)
+            for i, cbuf in enumerate(cbufs[1:]):
+                more[i].base = cbuf
+                more[i].len = len(cbuf)
+        pool = self._pool
+        st = pool.pop() if pool else self._new_scratch(1)
+        if ancbufsize != st.controllen:
+            self._fit(st, max(st.datalen, 0), ancbufsize)
         args = st.args
         try:
             # Point the preset arguments at the caller's buffers for this one call.
             args.data = cbufs[0] if cbufs else ffi.NULL
             args.datalen = len(cbufs[0]) if cbufs else 0
-            args.more, args.nmore = more, max(len(cbufs) - 1, 0)
+            if more != ffi.NULL:
+                args.more, args.nmore = more, len(cbufs) - 1
             n = self._receive(sock, st, flags)
             h = st.head_view
             control = st.last_control if h[5] & SAME_CONTROL else st.control_view[: h[3]].tobytes()
@@ -555,9 +561,10 @@ class CffiBackend:
                 self.close_fds(self._items(control, st.records_view, 0, n))
                 raise
         finally:
-            args.data, args.more, args.nmore = st.data, ffi.NULL, 0
-            args.datalen = st.datalen = 0
-            self._release(st)
+            args.data, args.datalen = st.data, st.datalen
+            if more != ffi.NULL:
+                args.more, args.nmore = ffi.NULL, 0
+            pool.append(st)
 
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
         """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""

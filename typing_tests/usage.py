@@ -36,3 +36,11 @@ def reply(sock: socket.socket, message: Message) -> int:
     if message.packet_info:
         controls.append(PacketInfo(message.packet_info.address, 0))
     return portmsg.send(sock, b"answer", message.address, controls=controls)
+
+
+def fast_path(sock: socket.socket, buffer: bytearray) -> int:
+    messages: list[Message] = portmsg.recv_batch(sock, 32, 2048)
+    nbytes, meta = portmsg.recv_into(sock, buffer)
+    sent: int = portmsg.send_batch(sock, [(m.data, m.address, m.reply_controls()) for m in messages])
+    sizes = [len(segment) for m in messages for segment in m.segments()]
+    return nbytes + sent + sum(sizes) + len(meta.controls)
