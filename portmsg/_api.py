@@ -52,6 +52,7 @@ _UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, cre
 _INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
 _MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg / sendmmsg
 _decode = NORMALIZER.message
+_receive = IMPL.receive
 # socket.socket.family is a Python property that builds an IntEnum (~0.7 us);
 # the C-level getter underneath returns the int.
 _family = _socket.socket.family.__get__
@@ -134,18 +135,17 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
             TimeoutError, ...).
 
     """
-    if not isinstance(sock, socket.socket):
-        msg = f"expected a socket.socket, not {type(sock).__name__}"
-        raise TypeError(msg)
+    # One default for every family (room for SCM_MAX_FD descriptors): the
+    # kernel copies only what arrived, and asking sock.family costs more.
     if ancbufsize is None:
-        ancbufsize = _UNIX_ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
+        ancbufsize = _UNIX_ANCBUFSIZE
     elif ancbufsize < 0:
         msg = "invalid ancillary data buffer length"
         raise ValueError(msg)
     if bufsize < 0:
         msg = "negative buffer size in recv()"
         raise ValueError(msg)
-    return IMPL.receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek], _decode)
+    return _receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek], _decode)
 
 
 def recv_into(

@@ -45,6 +45,7 @@ SAME_CONTROL = 2  # PM_SAME_CONTROL
 _ADDRESS_CACHE_SIZE = 1024
 _CLOSE_CHECK = 0.25  # seconds a blocking receive waits before checking that its socket is still open
 _ITEMS_CACHE_SIZE = 256
+_SOCKET = socket.socket
 _MAX_BATCH = 1024  # UIO_MAXIOV: the most one recvmmsg / sendmmsg takes
 _U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
@@ -422,7 +423,7 @@ class CffiBackend:
         if bufsize != st.datalen or ancbufsize != st.controllen:
             self._fit(st, bufsize, ancbufsize)
         try:
-            if type(sock) is not socket.socket:
+            if type(sock) is not _SOCKET:
                 self._fd(sock)  # raises TypeError for a non-socket
             fd = sock.fileno()
             if fd < 0 or not self._plain:
