@@ -208,17 +208,31 @@ def probe(*, as_json: bool = False) -> int:
 # -- listen ---------------------------------------------------------------------------
 
 
+def _bound_socket(hostport: str) -> socket.socket:
+    """A UDP socket bound to HOST:PORT (dual-stack for [::]); UsageError if it cannot be."""
+    family, address = _parse_hostport(hostport)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET6:
+        _set_quietly(sock, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        msg = f"cannot listen on {hostport}: {exc.strerror or exc}"
+        raise UsageError(msg) from None
+    return sock
+
+
+def _print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(" ".join(f"{k}={v}" for k, v in summary.items() if v is not None and v != []), flush=True)
+
+
 def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bufsize: int = 65535) -> int:
     """Print one line per datagram received on HOST:PORT."""
-    family, address = _parse_hostport(hostport)
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        if family == socket.AF_INET6:
-            _set_quietly(sock, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            msg = f"cannot listen on {hostport}: {exc.strerror or exc}"
-            raise UsageError(msg) from None
+    with _bound_socket(hostport) as sock:
         enabled = enable(sock)
         bound = sock.getsockname()
         print(
@@ -229,26 +243,14 @@ def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bu
         )
         received = 0
         while count is None or received < count:
-            summary = describe(recv(sock, bufsize))
+            _print_summary(describe(recv(sock, bufsize)), as_json=as_json)
             received += 1
-            if as_json:
-                print(json.dumps(summary), flush=True)
-            else:
-                print(" ".join(f"{k}={v}" for k, v in summary.items() if v is not None and v != []), flush=True)
     return 0
 
 
 def echo(hostport: str, *, as_json: bool = False, count: int | None = None) -> int:
     """Answer each datagram with its own data, from the address it arrived on."""
-    family, address = _parse_hostport(hostport)
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        if family == socket.AF_INET6:
-            _set_quietly(sock, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            msg = f"cannot listen on {hostport}: {exc.strerror or exc}"
-            raise UsageError(msg) from None
+    with _bound_socket(hostport) as sock:
         enabled = enable(sock, Feature.PACKET_INFO)
         bound = sock.getsockname()
         print(
@@ -272,10 +274,7 @@ def echo(hostport: str, *, as_json: bool = False, count: int | None = None) -> i
             answered += 1
             summary = describe(message)
             summary["reply_from"] = summary["destination"] if use_controls else None
-            if as_json:
-                print(json.dumps(summary), flush=True)
-            else:
-                print(" ".join(f"{k}={v}" for k, v in summary.items() if v is not None and v != []), flush=True)
+            _print_summary(summary, as_json=as_json)
     return 0
 
 

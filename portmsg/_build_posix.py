@@ -8,24 +8,10 @@ implements them.  Shared declarations live in _csrc/.
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import types
+import runpy
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def _load_assembler() -> types.ModuleType:
-    """Load _csrc/ffi_assemble.py by path: cffi execs this script before the package exists."""
-    spec = importlib.util.spec_from_file_location("_pm_ffi_assemble", HERE / "_csrc" / "ffi_assemble.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 PRELUDE = r"""
@@ -258,7 +244,10 @@ long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const
 }
 """
 
-ffibuilder = _load_assembler().build_ffi(
+# cffi execs this script before the package can be imported: load the helper by path.
+build_ffi = runpy.run_path(str(HERE / "_csrc" / "ffi_assemble.py"))["build_ffi"]
+
+ffibuilder = build_ffi(
     "portmsg._posix_cffi",
     prelude=PRELUDE,
     entry_source=ENTRY_SOURCE,

@@ -12,24 +12,10 @@ Windows SDK's documented values behind #ifndef, in the prelude below.
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import types
+import runpy
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-def _load_assembler() -> types.ModuleType:
-    """Load _csrc/ffi_assemble.py by path: cffi execs this script before the package exists."""
-    spec = importlib.util.spec_from_file_location("_pm_ffi_assemble", HERE / "_csrc" / "ffi_assemble.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 PRELUDE = r"""
@@ -340,7 +326,10 @@ const char *pm_wine_version(void)
 }
 """
 
-ffibuilder = _load_assembler().build_ffi(
+# cffi execs this script before the package can be imported: load the helper by path.
+build_ffi = runpy.run_path(str(HERE / "_csrc" / "ffi_assemble.py"))["build_ffi"]
+
+ffibuilder = build_ffi(
     "portmsg._winsock_cffi",
     prelude=PRELUDE,
     entry_cdef=ENTRY_CDEF,
