@@ -51,7 +51,7 @@ def test_batch_keeps_senders_and_controls_apart(pair: Pair) -> None:
             pair.sender.setsockopt(level, option, 0x02)
             other.setsockopt(level, option, 0x03)
         except OSError as exc:
-            pytest.skip(f"this platform cannot set the traffic class to send: {exc}")
+            pytest.skip(f"{portmsg.PLATFORM} cannot set a traffic class on the sending socket: {exc}")
         plan = [pair.sender, pair.sender, other, pair.sender, other, other, pair.sender]
         for i, sock in enumerate(plan):
             sock.sendto(b"%d" % i, pair.address)

@@ -114,7 +114,7 @@ def _set_traffic_class(pair: Pair, value: int) -> None:
         try:
             pair.sender.setsockopt(native.IPPROTO_IPV6, native.IPV6_TCLASS, value)
         except OSError as exc:
-            pytest.skip(f"this platform cannot send an IPv6 traffic class: {exc}")
+            pytest.skip(f"{portmsg.PLATFORM} cannot set IPV6_TCLASS on the sending socket: {exc}")
 
 
 @pytest.mark.parametrize("tos", [0x00, 0x02, 0x03, 0xB9])
