@@ -11,7 +11,7 @@ import struct
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import portmsg
@@ -224,12 +224,14 @@ def _header(length: int, level: int, kind: int) -> bytes:
     return bytes(raw)
 
 
+@settings(max_examples=1000)
 @given(st.binary(max_size=512))
 def test_walker_records_stay_inside_any_buffer(data: bytes) -> None:
     for _level, _kind, offset, length in portmsg._api.IMPL.walk(data):
         assert offset + length <= len(data)
 
 
+@settings(max_examples=1000)
 @given(
     st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(-(2**31), 2**31 - 1), st.binary(max_size=40)), max_size=6)
 )
