@@ -441,7 +441,7 @@ class CffiBackend:
             try:
                 nbytes = h[0]
                 # Like CPython: with MSG_TRUNC as input Linux returns the full length; clip it.
-                data = st.data_view[: nbytes if nbytes < bufsize else bufsize].tobytes()  # noqa: PLR1730 - min() costs a call
+                data = st.data_view[: nbytes if nbytes < bufsize else bufsize].tobytes()  # noqa: FURB136 - min() costs a call
                 if not same & SAME_NAME:
                     st.last_address = self._address_from(st.name_view, 0, h[2])
                 return decode(data, st.last_address, h[1], control, st.records_view, 0, n)
@@ -482,7 +482,7 @@ class CffiBackend:
                         start = i * controlslot
                         control = control_view[start : start + heads[h + 3]].tobytes()
                     start = i * dataslot
-                    data = data_view[start : start + (nbytes if nbytes < bufsize else bufsize)].tobytes()  # noqa: PLR1730
+                    data = data_view[start : start + (nbytes if nbytes < bufsize else bufsize)].tobytes()  # noqa: FURB136
                     messages.append(decode(data, address, heads[h + 1], control, records, i * stride, nrecords))
             except BaseException:  # nothing is handed over: close every datagram's descriptors
                 self._forget(st)
