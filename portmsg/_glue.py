@@ -1,9 +1,11 @@
-"""What both cffi backends share: buffers, the wait/retry loop, addresses.
+"""What both cffi backends share: buffers, the wait/retry loop, addresses, sends.
 
-`CffiBackend` holds everything that is not truly OS code.  `_posix.py` and
-`_winsock.py` subclass it and supply only the raw call into their compiled
-module and the mapping of an OS error code onto the exception the stdlib
-would raise.  This module never imports a compiled module itself.
+`CffiBackend` holds everything that is not truly OS code; both compiled
+modules have the same entry points (_csrc/portmsg.h).  `_posix.py` and
+`_winsock.py` subclass it with what differs: the per-socket WSARecvMsg /
+WSASendMsg pointers, the allowed input flags, and the mapping of an OS error
+code onto the exception the stdlib would raise.  This module never imports a
+compiled module itself.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ _CLOSE_CHECK = 0.25  # seconds a blocking receive waits before checking that its
 _ITEMS_CACHE_SIZE = 256
 _SOCKET = socket.socket
 _MAX_BATCH = 1024  # UIO_MAXIOV: the most one recvmmsg / sendmmsg takes
-_U16BE = struct.Struct("!H")
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
 _SCOPE = struct.Struct("=I")
