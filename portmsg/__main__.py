@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import BACKEND, PLATFORM, Feature, Message, __version__, enable, native, recv, send
+from . import BACKEND, PLATFORM, Feature, Message, RawControl, SegmentSize, __version__, enable, native, recv, send
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -76,7 +76,7 @@ def _set_quietly(sock: socket.socket, level: str, option: str, value: int) -> No
             sock.setsockopt(getattr(native, level), getattr(native, option), value)
 
 
-def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature], Message | None, str | None]:
+def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature], list[Message], str | None]:
     with (
         socket.socket(family, socket.SOCK_DGRAM) as receiver,
         socket.socket(socket.AF_INET if ":" not in target else socket.AF_INET6, socket.SOCK_DGRAM) as sender,
@@ -90,14 +90,20 @@ def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature]
             _set_quietly(sender, "IPPROTO_IP", "IP_TOS", _TOS)
         else:
             _set_quietly(sender, "IPPROTO_IPV6", "IPV6_TCLASS", _TOS)
-        sender.sendto(b"portmsg probe", (target, receiver.getsockname()[1]))
+        destination = (target, receiver.getsockname()[1])
+        sender.sendto(b"portmsg probe", destination)
         try:
-            return enabled, recv(receiver), None
+            messages = [recv(receiver)]
+            if Feature.SEGMENT_OFFLOAD in enabled and hasattr(native, "UDP_SEGMENT"):
+                # A GSO burst (3 x 100 bytes) shows whether the receiver coalesces it.
+                send(sender, b"g" * 300, destination, controls=[SegmentSize(100)])
+                messages.append(recv(receiver))
         except OSError as exc:
-            return enabled, None, f"{type(exc).__name__}: {exc}"
+            return enabled, [], f"{type(exc).__name__}: {exc}"
+        return enabled, messages, None
 
 
-def _probe_unix() -> tuple[frozenset[Feature], Message | None, str | None]:
+def _probe_unix() -> tuple[frozenset[Feature], list[Message], str | None]:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "probe.sock")
         with (
@@ -114,15 +120,21 @@ def _probe_unix() -> tuple[frozenset[Feature], Message | None, str | None]:
             try:
                 message = recv(receiver)
             except OSError as exc:
-                return enabled, None, f"{type(exc).__name__}: {exc}"
+                return enabled, [], f"{type(exc).__name__}: {exc}"
             if message.fds is not None:
                 message.fds.close()
-            return enabled, message, None
+            return enabled, [message], None
 
 
-def _value(feature: Feature, message: Message | None) -> str | None:  # noqa: PLR0911
-    if message is None:
-        return None
+def _value(feature: Feature, messages: list[Message]) -> str | None:
+    for message in messages:
+        value = _value_in(feature, message)
+        if value is not None:
+            return value
+    return None
+
+
+def _value_in(feature: Feature, message: Message) -> str | None:  # noqa: PLR0911
     if feature is Feature.PACKET_INFO and message.packet_info:
         return f"{message.packet_info.address} if={_interface_name(message.packet_info.interface)}"
     if feature is Feature.TRAFFIC_CLASS and message.traffic_class:
@@ -136,8 +148,16 @@ def _value(feature: Feature, message: Message | None) -> str | None:  # noqa: PL
         c = message.credentials
         return f"pid={c.pid} uid={c.uid} gid={c.gid}"
     if feature is Feature.SEGMENT_OFFLOAD and message.segment_size:
-        return str(message.segment_size.value)
+        return f"{message.segment_size.value} ({len(message.segments())} datagrams coalesced)"
     return None
+
+
+def _other(message: Message) -> str:
+    """What else arrived: descriptors, undecoded controls, flags."""
+    extra = [f"RawControl(level={c.level}, type={c.type})" for c in message.controls if isinstance(c, RawControl)]
+    if message.fds is not None:
+        extra.insert(0, f"FileDescriptors x{len(message.fds)}")
+    return ", ".join(extra) or f"flags={message.flags!r}"
 
 
 def probe(*, as_json: bool = False) -> int:
@@ -153,11 +173,11 @@ def probe(*, as_json: bool = False) -> int:
     rows = []
     for transport, run in transports:
         try:
-            enabled, message, error = run()
+            enabled, messages, error = run()
         except OSError as exc:
-            enabled, message, error = frozenset(), None, f"{type(exc).__name__}: {exc}"
+            enabled, messages, error = frozenset(), [], f"{type(exc).__name__}: {exc}"
         for feature in Feature:
-            value = _value(feature, message)
+            value = _value(feature, messages)
             rows.append(
                 {
                     "transport": transport,
@@ -167,24 +187,13 @@ def probe(*, as_json: bool = False) -> int:
                     "value": value,
                 }
             )
-        extra = (
-            []
-            if message is None
-            else [
-                f"{type(c).__name__}(level={c.level}, type={c.type})"
-                for c in message.controls
-                if type(c).__name__ == "RawControl"
-            ]
-        )
-        if message is not None and message.fds is not None:
-            extra.insert(0, f"FileDescriptors x{len(message.fds)}")
         rows.append(
             {
                 "transport": transport,
                 "feature": "(other)",
                 "enabled": None,
-                "arrived": message is not None,
-                "value": error or ", ".join(extra) or f"flags={message.flags!r}" if message else error,
+                "arrived": bool(messages),
+                "value": error or _other(messages[0]),
             }
         )
     header = {

@@ -46,7 +46,7 @@ def test_probe_json_reports_what_arrived() -> None:
     ipv4 = rows[("ipv4", "PACKET_INFO")]
     assert ipv4["enabled"] == ipv4["arrived"]
     if sys.platform.startswith("linux"):
-        for feature in ("PACKET_INFO", "TRAFFIC_CLASS", "HOP_LIMIT", "TIMESTAMP"):
+        for feature in ("PACKET_INFO", "TRAFFIC_CLASS", "HOP_LIMIT", "TIMESTAMP", "SEGMENT_OFFLOAD"):
             assert rows[("ipv4", feature)]["arrived"], feature
             assert rows[("ipv6", feature)]["arrived"], feature
 
