@@ -70,10 +70,13 @@ def describe(message: Message) -> dict[str, Any]:
 # -- probe --------------------------------------------------------------------------
 
 
-def _set_quietly(sock: socket.socket, level: str, option: str, value: int) -> None:
+def _set_quietly(sock: socket.socket, level: str, option: str, value: int) -> bool:
+    """Set an option if the platform has it; True if it took."""
     if hasattr(native, level) and hasattr(native, option):
         with contextlib.suppress(OSError):
             sock.setsockopt(getattr(native, level), getattr(native, option), value)
+            return True
+    return False
 
 
 def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature], list[Message], str | None]:
@@ -86,10 +89,9 @@ def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature]
         receiver.bind((bind, 0))
         enabled = enable(receiver)
         receiver.settimeout(_PROBE_TIMEOUT)
-        if sender.family == socket.AF_INET:
-            _set_quietly(sender, "IPPROTO_IP", "IP_TOS", _TOS)
-        else:
-            _set_quietly(sender, "IPPROTO_IPV6", "IPV6_TCLASS", _TOS)
+        tos_option = "IP_TOS" if sender.family == socket.AF_INET else "IPV6_TCLASS"
+        level = "IPPROTO_IP" if sender.family == socket.AF_INET else "IPPROTO_IPV6"
+        note = None if _set_quietly(sender, level, tos_option, _TOS) else f"the sender could not set {tos_option}"
         destination = (target, receiver.getsockname()[1])
         sender.sendto(b"portmsg probe", destination)
         try:
@@ -100,7 +102,7 @@ def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature]
                 messages.append(recv(receiver))
         except OSError as exc:
             return enabled, [], f"{type(exc).__name__}: {exc}"
-        return enabled, messages, None
+        return enabled, messages, note
 
 
 def _probe_unix() -> tuple[frozenset[Feature], list[Message], str | None]:
@@ -193,7 +195,7 @@ def probe(*, as_json: bool = False) -> int:
                 "feature": "(other)",
                 "enabled": None,
                 "arrived": bool(messages),
-                "value": error or _other(messages[0]),
+                "value": "; ".join(x for x in (error, messages and _other(messages[0])) if x),
             }
         )
     header = {
