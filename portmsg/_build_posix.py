@@ -117,10 +117,10 @@ int pm_recv(pm_socket s, int flags, pm_recv_args *a)
 
 int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
 {
-    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
-    int i;
 #ifdef MSG_WAITFORONE
     /* One recvmmsg call: block for the first datagram, never for the rest. */
+    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
+    int i;
     struct mmsghdr *msgs = calloc((size_t)n, sizeof *msgs);
     struct iovec *iov = calloc((size_t)n, sizeof *iov);
     int got, err;
@@ -153,34 +153,15 @@ int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
     return got < 0 ? -err : got;
 #else
     /* No recvmmsg: the first receive may block, the rest must not. */
-    for (i = 0; i < n; i++) {
-        pm_recv_args one = *a;
-        int r;
-        one.data = a->data + (size_t)i * a->datalen;
-        one.name = a->name + (size_t)i * (size_t)a->namelen;
-        one.control = a->control + (size_t)i * a->controllen;
-        one.head = a->head + (size_t)i * PM_HEADER;
-        one.records = a->records + (size_t)i * stride;
-        one.nmore = 0;
-        r = pm_recv(s, i == 0 ? flags : flags | MSG_DONTWAIT, &one);
-        a->prev_namelen = one.prev_namelen;
-        a->prev_controllen = one.prev_controllen;
-        if (r < 0) {
-            if (i == 0)
-                return r;
-            n = i;
-            break;
-        }
-    }
-    return n;
+    return pm_recv_each(s, flags, flags | MSG_DONTWAIT, n, a, NULL);
 #endif
 }
 
 int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags)
 {
-    int i;
 #ifdef MSG_WAITFORONE
     /* sendmmsg exists wherever recvmmsg does on Linux. */
+    int i;
     struct mmsghdr *msgs = calloc((size_t)n, sizeof *msgs);
     struct iovec *iov = calloc((size_t)n, sizeof *iov);
     int sent, err;
@@ -207,13 +188,7 @@ int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int f
     free(iov);
     return sent < 0 ? -err : sent;
 #else
-    for (i = 0; i < n; i++) {
-        long long r = pm_send(fn, s, items[i].data, items[i].datalen, NULL, 0, items[i].name, items[i].namelen,
-                              items[i].control, items[i].controllen, flags);
-        if (r < 0)
-            return i > 0 ? i : (int)r;
-    }
-    return n;
+    return pm_send_each(fn, s, items, n, flags);
 #endif
 }
 

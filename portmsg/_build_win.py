@@ -189,52 +189,23 @@ int pm_recv(pm_socket s, int flags, pm_recv_args *a)
                      a->control, msg.Control.len);
 }
 
+static int pm_queued(pm_socket s)
+{
+    u_long pending = 0;
+    return ioctlsocket(s, FIONREAD, &pending) != SOCKET_ERROR && pending > 0;
+}
+
 int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a)
 {
     /* No recvmmsg: the first receive may block; after it, take only what is
      * already queued (FIONREAD), so the call never blocks for the rest. */
-    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
-    int i;
-    for (i = 0; i < n; i++) {
-        pm_recv_args one = *a;
-        int r;
-        if (i > 0) {
-            u_long pending = 0;
-            if (ioctlsocket(s, FIONREAD, &pending) == SOCKET_ERROR || pending == 0) {
-                n = i;
-                break;
-            }
-        }
-        one.data = a->data + (size_t)i * a->datalen;
-        one.name = a->name + (size_t)i * (size_t)a->namelen;
-        one.control = a->control + (size_t)i * a->controllen;
-        one.head = a->head + (size_t)i * PM_HEADER;
-        one.records = a->records + (size_t)i * stride;
-        one.nmore = 0;
-        r = pm_recv(s, flags, &one);
-        a->prev_namelen = one.prev_namelen;
-        a->prev_controllen = one.prev_controllen;
-        if (r < 0) {
-            if (i == 0)
-                return r;
-            n = i;
-            break;
-        }
-    }
-    return n;
+    return pm_recv_each(s, flags, flags, n, a, pm_queued);
 }
 
 int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags)
 {
-    /* No sendmmsg: one WSASendMsg per datagram, stopping at the first failure. */
-    int i;
-    for (i = 0; i < n; i++) {
-        long long r = pm_send(fn, s, items[i].data, items[i].datalen, NULL, 0, items[i].name, items[i].namelen,
-                              items[i].control, items[i].controllen, flags);
-        if (r < 0)
-            return i > 0 ? i : (int)r;
-    }
-    return n;
+    /* No sendmmsg: one WSASendMsg per datagram. */
+    return pm_send_each(fn, s, items, n, flags);
 }
 
 long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const pm_buf *more, int nmore,

@@ -30,6 +30,24 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    """`python -m portmsg ARGS` in the background, its output through pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "portmsg", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=NEUTRAL_CWD,
+    )
+
+
 def test_probe_prints_the_table() -> None:
     result = _run("probe")
     assert result.returncode == 0, result.stderr
@@ -67,17 +85,8 @@ def test_listen_port_in_use_is_one_line_exit_2() -> None:
 
 
 def test_listen_prints_one_json_line_per_datagram() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portmsg", "listen", f"127.0.0.1:{port}", "--json", "--count", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        cwd=NEUTRAL_CWD,
-    )
+    port = _free_port()
+    proc = _spawn("listen", f"127.0.0.1:{port}", "--json", "--count", "2")
     try:
         assert proc.stderr is not None
         assert "listening" in proc.stderr.readline()
@@ -101,17 +110,8 @@ def test_help_exits_zero() -> None:
 
 
 def test_echo_answers_from_the_address_asked() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portmsg", "echo", f"0.0.0.0:{port}", "--json", "--count", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        cwd=NEUTRAL_CWD,
-    )
+    port = _free_port()
+    proc = _spawn("echo", f"0.0.0.0:{port}", "--json", "--count", "2")
     try:
         assert proc.stderr is not None
         banner = proc.stderr.readline()

@@ -52,6 +52,7 @@ def build_ffi(
             prelude,
             (HERE / "portmsg.h").read_text().replace("typedef int... pm_socket;", ""),
             (HERE / "cmsg_walk.c").read_text(),
+            (HERE / "loops.c").read_text(),
             constants_table(),
             entry_source,
         ]

@@ -1,0 +1,47 @@
+/* Batch calls for platforms without recvmmsg / sendmmsg, written once.
+ * pm_recv and pm_send are each platform's own (declared in portmsg.h). */
+
+/* Receive datagram i into slot i of `a`, one pm_recv at a time.  The first
+ * call takes `flags` and may block; each later one takes `later_flags` and
+ * is made only while queued(s) says another datagram is waiting (NULL:
+ * always try).  Returns the count, or the first call's -(error code). */
+int pm_recv_each(pm_socket s, int flags, int later_flags, int n, pm_recv_args *a, int (*queued)(pm_socket))
+{
+    const size_t stride = (size_t)PM_RECORD * (size_t)a->maxrecords;
+    int i;
+    for (i = 0; i < n; i++) {
+        pm_recv_args one = *a;
+        int r;
+        if (i > 0 && queued != NULL && !queued(s))
+            break;
+        one.data = a->data + (size_t)i * a->datalen;
+        one.name = a->name + (size_t)i * (size_t)a->namelen;
+        one.control = a->control + (size_t)i * a->controllen;
+        one.head = a->head + (size_t)i * PM_HEADER;
+        one.records = a->records + (size_t)i * stride;
+        one.nmore = 0;
+        r = pm_recv(s, i == 0 ? flags : later_flags, &one);
+        a->prev_namelen = one.prev_namelen;  /* the marks compare with the datagram before */
+        a->prev_controllen = one.prev_controllen;
+        if (r < 0) {
+            if (i == 0)
+                return r;
+            break;
+        }
+    }
+    return i;
+}
+
+/* Send items one pm_send at a time, stopping at the first failure.
+ * Returns how many went, or the first one's -(error code). */
+int pm_send_each(void *fn, pm_socket s, const pm_send_item *items, int n, int flags)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        long long r = pm_send(fn, s, items[i].data, items[i].datalen, NULL, 0, items[i].name, items[i].namelen,
+                              items[i].control, items[i].controllen, flags);
+        if (r < 0)
+            return i > 0 ? i : (int)r;
+    }
+    return n;
+}
