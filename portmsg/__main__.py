@@ -142,6 +142,8 @@ def _value_in(feature: Feature, message: Message) -> str | None:  # noqa: PLR091
     if feature is Feature.TRAFFIC_CLASS and message.traffic_class:
         tc = message.traffic_class
         return f"0x{tc.value:02x} (DSCP {tc.dscp}, {tc.ecn.name})"
+    if feature is Feature.ECN and message.ecn is not None:
+        return message.ecn.name
     if feature is Feature.HOP_LIMIT and message.hop_limit:
         return str(message.hop_limit.value)
     if feature is Feature.TIMESTAMP and message.timestamp:

@@ -262,8 +262,9 @@ def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
 # -- enable() -------------------------------------------------------------------
 
 # For each feature: candidate (level, option, delivered type) names per
-# address family, the first one the platform defines is used.  A feature is
-# offered only where the normalizer can decode what the option delivers.
+# address family, tried in order until the OS accepts one.  A candidate is
+# offered only where the platform defines it and the normalizer can decode
+# what it delivers.
 _V4, _V6, _SOCKET, _UNIX, _UDP = "v4", "v6", "socket", "unix", "udp"
 _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     Feature.PACKET_INFO: {
@@ -273,6 +274,12 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     Feature.TRAFFIC_CLASS: {
         _V4: [("IPPROTO_IP", "IP_RECVTOS", "IP_TOS")],
         _V6: [("IPPROTO_IPV6", "IPV6_RECVTCLASS", "IPV6_TCLASS")],
+    },
+    Feature.ECN: {
+        # The full byte carries the ECN bits too; Windows' IP_RECVECN (ECN bits
+        # alone) only where the full byte cannot be had.
+        _V4: [("IPPROTO_IP", "IP_RECVTOS", "IP_TOS"), ("IPPROTO_IP", "IP_RECVECN", "IP_ECN")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVTCLASS", "IPV6_TCLASS"), ("IPPROTO_IPV6", "IPV6_RECVECN", "IPV6_ECN")],
     },
     Feature.HOP_LIMIT: {
         _V4: [("IPPROTO_IP", "IP_RECVTTL", "IP_TTL")],
@@ -316,11 +323,30 @@ def _families(sock: socket.socket) -> list[str]:
     return []
 
 
-def _candidate(spec: list[tuple[str, str, str]]) -> tuple[int, int, int] | None:
-    for level, option, delivered in spec:
-        if level in _C and option in _C and delivered in _C and (_C[level], _C[delivered]) in NORMALIZER.decoders:
-            return _C[level], _C[option], _OPTION_VALUES.get(option, 1)
-    return None
+def _candidates(spec: list[tuple[str, str, str]]) -> list[tuple[int, int, int]]:
+    return [
+        (_C[level], _C[option], _OPTION_VALUES.get(option, 1))
+        for level, option, delivered in spec
+        if level in _C and option in _C and delivered in _C and (_C[level], _C[delivered]) in NORMALIZER.decoders
+    ]
+
+
+def _set_first(sock: socket.socket, candidates: list[tuple[int, int, int]]) -> bool:
+    """Set the first option the OS accepts; False if it accepts none."""
+    for option in candidates:
+        try:
+            sock.setsockopt(*option)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _switch_on(sock: socket.socket, families: list[str], feature: Feature) -> bool:
+    specs = _OPTIONS[feature]
+    wanted = [specs[f] for f in families if f in specs]
+    # Every family's options must take (a dual-stack socket needs both).
+    return bool(wanted) and all(_set_first(sock, _candidates(spec)) for spec in wanted)
 
 
 def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
@@ -331,6 +357,12 @@ def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
     only if every option it needs was accepted; a feature the platform or
     socket lacks is left out, with no exception.  With no features given,
     tries them all.
+
+    Platforms:
+        Where the full TOS / traffic-class byte cannot be had but its ECN
+        bits can (Windows' IP_RECVECN), TRAFFIC_CLASS is left out and ECN is
+        reported on instead: `Message.ecn` is then right and the DSCP is not
+        known (TrafficClass.dscp reads 0).
     """
     if not isinstance(sock, socket.socket):
         msg = f"expected a socket.socket, not {type(sock).__name__}"
@@ -341,19 +373,8 @@ def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
         if not isinstance(feature, Feature):
             msg = f"expected a Feature, not {feature!r}"
             raise TypeError(msg)
-        specs = _OPTIONS[feature]
-        wanted = [specs[f] for f in families if f in specs]
-        if not wanted:
-            continue
-        options = [_candidate(spec) for spec in wanted]
-        ok = all(option is not None for option in options)
-        for option in options:
-            if option is None:
-                break
-            try:
-                sock.setsockopt(*option)
-            except OSError:
-                ok = False
-        if ok:
+        if _switch_on(sock, families, feature):
             enabled.add(feature)
+        elif feature is Feature.TRAFFIC_CLASS and _switch_on(sock, families, Feature.ECN):
+            enabled.add(Feature.ECN)
     return frozenset(enabled)

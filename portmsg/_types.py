@@ -82,6 +82,9 @@ class Feature(enum.Enum):
     """Destination address and receiving interface (IP_PKTINFO / IPV6_PKTINFO)."""
     TRAFFIC_CLASS = "traffic_class"
     """The TOS / traffic-class byte, and so ECN (IP_RECVTOS / IPV6_RECVTCLASS)."""
+    ECN = "ecn"
+    """The ECN codepoint alone: from the full byte where the OS gives it, else
+    from Windows' IP_RECVECN (then TRAFFIC_CLASS is off and its DSCP unknown)."""
     HOP_LIMIT = "hop_limit"
     """The received TTL / hop limit (IP_RECVTTL / IPV6_RECVHOPLIMIT)."""
     TIMESTAMP = "timestamp"

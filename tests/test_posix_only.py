@@ -162,6 +162,7 @@ def test_linux_enables_every_ip_feature() -> None:
             assert portmsg.enable(sock) == {
                 Feature.PACKET_INFO,
                 Feature.TRAFFIC_CLASS,
+                Feature.ECN,
                 Feature.HOP_LIMIT,
                 Feature.TIMESTAMP,
                 Feature.SEGMENT_OFFLOAD,

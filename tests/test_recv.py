@@ -128,6 +128,12 @@ def test_traffic_class_carries_full_byte_and_ecn(pair: Pair, tos: int) -> None:
     assert message.traffic_class.dscp == tos >> 2
 
 
+def test_ecn_feature_delivers_the_codepoint(pair: Pair) -> None:
+    pair.require(Feature.ECN)
+    _set_traffic_class(pair, 0xB8 | int(ECN.ECT0))
+    assert pair.roundtrip().ecn is ECN.ECT0
+
+
 def test_hop_limit_arrives(pair: Pair) -> None:
     pair.require(Feature.HOP_LIMIT)
     if pair.family == socket.AF_INET:
