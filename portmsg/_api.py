@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from ._backend import IMPL
+from ._glue import MAX_BATCH
 from ._normalize import Normalizer
 from ._types import Control, Feature, Message
 
@@ -50,7 +51,6 @@ _AF_UNIX = _C.get("AF_UNIX", -1)
 # Room for every control one datagram can carry.
 _UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, credentials
 _INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
-_MAX_BATCH = 1024  # UIO_MAXIOV, the kernel's limit for one recvmmsg / sendmmsg
 _decode = NORMALIZER.message
 _receive = IMPL.receive
 # socket.socket.family is a Python property that builds an IntEnum (~0.7 us);
@@ -164,7 +164,7 @@ def recv_into(
         raise TypeError(msg)
     cbufs = IMPL.writable([buffer], f"buffer must be a writable bytes-like object, not {type(buffer).__name__}")
     if ancbufsize is None:
-        ancbufsize = _UNIX_ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
+        ancbufsize = _UNIX_ANCBUFSIZE  # one default for every family, as in recv()
     elif ancbufsize < 0:
         msg = "invalid ancillary data buffer length"
         raise ValueError(msg)
@@ -184,8 +184,8 @@ def recv_batch(
         calls while FIONREAD reports more queued.  Other POSIX: recvmsg calls
         with MSG_DONTWAIT after the first.
     """
-    if not 1 <= max_messages <= _MAX_BATCH:
-        msg = f"max_messages must be 1-{_MAX_BATCH}, not {max_messages}"
+    if not 1 <= max_messages <= MAX_BATCH:
+        msg = f"max_messages must be 1-{MAX_BATCH}, not {max_messages}"
         raise ValueError(msg)
     if bufsize < 0:
         msg = "negative buffer size in recv_batch()"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["HEADER", "RECORD", "CffiBackend", "Decode", "NativeControl", "RecvResult"]
+__all__ = ["HEADER", "MAX_BATCH", "RECORD", "CffiBackend", "Decode", "NativeControl", "RecvResult"]
 
 NativeControl = tuple[int, int, bytes]
 RecvResult = tuple[int, list[NativeControl], int, Any]
@@ -48,7 +48,7 @@ _ADDRESS_CACHE_SIZE = 1024
 _CLOSE_CHECK = 0.25  # seconds a blocking receive waits before checking that its socket is still open
 _ITEMS_CACHE_SIZE = 256
 _SOCKET = socket.socket
-_MAX_BATCH = 1024  # UIO_MAXIOV: the most one recvmmsg / sendmmsg takes
+MAX_BATCH = 1024  # UIO_MAXIOV: the most one recvmmsg / sendmmsg takes
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
 _SCOPE = struct.Struct("=I")
@@ -196,7 +196,7 @@ class CffiBackend:
 
     def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
         """POSIX has no UDP resets to turn off: it reports ICMP errors only on connected sockets."""
-        self._fileno(sock)
+        self._fd(sock)
         return frozenset()
 
     # -- shared helpers -------------------------------------------------------------------
@@ -226,15 +226,6 @@ class CffiBackend:
         flat = self.ffi.unpack(records, RECORD * n)
         return [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, RECORD * n, RECORD)]
 
-    def _fileno(self, sock: object) -> tuple[socket.socket, int]:
-        if not isinstance(sock, socket.socket):
-            msg = f"expected a socket.socket, not {type(sock).__name__}"
-            raise TypeError(msg)
-        fd = sock.fileno()
-        if fd < 0:
-            raise self._error(self._ebadf())
-        return sock, fd
-
     def _function(self, sock: socket.socket, fd: int, which: int) -> Any:
         """The provider's WSARecvMsg (0) / WSASendMsg (1) on Windows; NULL on POSIX."""
         return self.ffi.NULL if self._providers is None else self._providers(sock, fd)[which]
@@ -253,7 +244,7 @@ class CffiBackend:
         if not self._would_block(code):
             raise self._error(code)
         timeout = sock.gettimeout()
-        if timeout is None and not write and self._dontwait and self._dontwait & ~user_flags:
+        if timeout is None and not write and self._dontwait & ~user_flags:
             while not _wait(fd, _CLOSE_CHECK, write=False):
                 if sock.fileno() == -1:
                     raise self._error(self._ebadf())
@@ -332,6 +323,7 @@ class CffiBackend:
         return st
 
     def _fd(self, sock: socket.socket) -> int:
+        """Sock's descriptor; TypeError for a non-socket, the stdlib's error for a closed one."""
         if not isinstance(sock, socket.socket):
             msg = f"expected a socket.socket, not {type(sock).__name__}"
             raise TypeError(msg)
@@ -344,10 +336,9 @@ class CffiBackend:
         """One receive (count 0) or one batch into st; return the records (or datagrams) count."""
         fd = self._fd(sock)
         args = st.args
-        if self._allowed_recv_flags is not None:
-            self._check_flags(flags)
+        self._check_flags(flags)
         if self._providers is not None:
-            args.fn = self._providers(sock, fd)[0]
+            args.fn = self._function(sock, fd, 0)
         user_flags, flags = flags, flags | self._dontwait
         n: int = self._pm_recv_batch(fd, flags, count, args) if count else self._pm_recv(fd, flags, args)
         return n if n >= 0 else self._retry(sock, fd, flags, count, args, -n, user_flags)
@@ -378,11 +369,8 @@ class CffiBackend:
         ]
 
     def _address_from(self, view: Any, start: int, length: int) -> Any:
-        if not length:
-            return None
-        raw = view[start : start + length].tobytes()
-        address = self._address_cache.get(raw)
-        return address if address is not None else self._address(raw)
+        """The sender's address in view[start : start + length], or None if there is none."""
+        return self._address(view[start : start + length].tobytes()) if length else None
 
     def _level1(
         self, data: bytes, address: Any, flags: int, control: bytes, records: Any, base: int, count: int
@@ -464,7 +452,6 @@ class CffiBackend:
             records, data_view, control_view, name_view = st.records_view, st.data_view, st.control_view, st.name_view
             dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), self._name_size
             stride = RECORD * (ancbufsize // self._header + 1)
-            cache, address_of = self._address_cache, self._address
             messages: list[T] = []
             address, control = st.last_address, st.last_control
             try:
@@ -472,13 +459,7 @@ class CffiBackend:
                     h = HEADER * i
                     nbytes, namelen, nrecords, same = heads[h], heads[h + 2], heads[h + 4], heads[h + 5]
                     if not same & SAME_NAME:
-                        if namelen:
-                            raw = name_view[i * nameslot : i * nameslot + namelen].tobytes()
-                            address = cache.get(raw)
-                            if address is None:
-                                address = address_of(raw)
-                        else:
-                            address = None
+                        address = self._address_from(name_view, i * nameslot, namelen)
                     if not same & SAME_CONTROL:
                         start = i * controlslot
                         control = control_view[start : start + heads[h + 3]].tobytes()
@@ -521,6 +502,16 @@ class CffiBackend:
         )
         return nbytes, ancdata, msg_flags, address
 
+    def _more(self, cbufs: list[Any]) -> tuple[Any, int]:
+        """The buffers after the first, as a pm_buf array and its length (NULL, 0 for none)."""
+        if len(cbufs) < 2:  # noqa: PLR2004
+            return self.ffi.NULL, 0
+        more = self.ffi.new("pm_buf[]", len(cbufs) - 1)
+        for i, cbuf in enumerate(cbufs[1:]):
+            more[i].base = cbuf
+            more[i].len = len(cbuf)
+        return more, len(cbufs) - 1
+
     def writable(self, buffers: list[Any], error: str) -> list[Any]:
         """The buffers as cffi pointers the C side may write to; TypeError(error) otherwise."""
         try:
@@ -533,12 +524,7 @@ class CffiBackend:
     ) -> tuple[int, T]:
         """One datagram into the caller's buffers (cffi buffers from ffi.from_buffer); decode gets data b""."""
         ffi = self.ffi
-        more = ffi.NULL
-        if len(cbufs) > 1:
-            more = ffi.new("pm_buf[]", len(cbufs) - 1)
-            for i, cbuf in enumerate(cbufs[1:]):
-                more[i].base = cbuf
-                more[i].len = len(cbuf)
+        more, nmore = self._more(cbufs)
         pool = self._pool
         st = pool.pop() if pool else self._new_scratch(1)
         if ancbufsize != st.controllen:
@@ -548,8 +534,8 @@ class CffiBackend:
             # Point the preset arguments at the caller's buffers for this one call.
             args.data = cbufs[0] if cbufs else ffi.NULL
             args.datalen = len(cbufs[0]) if cbufs else 0
-            if more != ffi.NULL:
-                args.more, args.nmore = more, len(cbufs) - 1
+            if nmore:
+                args.more, args.nmore = more, nmore
             n = self._receive(sock, st, flags)
             h = st.head_view
             control = st.last_control if h[5] & SAME_CONTROL else st.control_view[: h[3]].tobytes()
@@ -564,7 +550,7 @@ class CffiBackend:
                 raise
         finally:
             args.data, args.datalen = st.data, st.datalen
-            if more != ffi.NULL:
+            if nmore:
                 args.more, args.nmore = ffi.NULL, 0
             pool.append(st)
 
@@ -705,24 +691,16 @@ class CffiBackend:
             raise TypeError(msg) from None
         if type(flags) is not int:
             flags = _index(flags)
-        control, controllen = self.encode_control(controls)
-        if controllen and self._send_controls_refused:
-            msg = f"{self._send_controls_refused}; nothing was sent"
-            raise OSError(errno.EOPNOTSUPP, msg)
-        sock, fd = self._fileno(sock)
+        control, controllen = self._send_control(controls)
+        fd = self._fd(sock)
         name = b"" if address is None else self.sockaddr(sock, address)
         first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
-        more = ffi.new("pm_buf[]", max(len(cbufs) - 1, 1))
-        for i, cbuf in enumerate(cbufs[1:]):
-            more[i].base = cbuf
-            more[i].len = len(cbuf)
+        more, nmore = self._more(cbufs)
         fn = self._function(sock, fd, 1)
         cname = ffi.from_buffer(name) if name else ffi.NULL
         deadline = None
         while True:
-            sent = self.lib.pm_send(
-                fn, fd, first, first_len, more, max(len(cbufs) - 1, 0), cname, len(name), control, controllen, flags
-            )
+            sent = self.lib.pm_send(fn, fd, first, first_len, more, nmore, cname, len(name), control, controllen, flags)
             if sent >= 0:
                 return int(sent)
             deadline = self._recover(sock, fd, int(-sent), deadline, write=True)
@@ -736,18 +714,15 @@ class CffiBackend:
         ffi = self.ffi
         if type(flags) is not int:
             flags = _index(flags)
-        if not 0 < len(datagrams) <= _MAX_BATCH:
-            msg = f"datagrams: send between 1 and {_MAX_BATCH} at once, not {len(datagrams)}"
+        if not 0 < len(datagrams) <= MAX_BATCH:
+            msg = f"datagrams: send between 1 and {MAX_BATCH} at once, not {len(datagrams)}"
             raise ValueError(msg)
-        sock, fd = self._fileno(sock)
+        fd = self._fd(sock)
         items = ffi.new("pm_send_item[]", len(datagrams))
         keep = []
         for i, (data, address, ancdata) in enumerate(datagrams):
             cdata = self._readable(data)
-            control, controllen = self.encode_control(list(ancdata))
-            if controllen and self._send_controls_refused:
-                msg = f"{self._send_controls_refused}; nothing was sent"
-                raise OSError(errno.EOPNOTSUPP, msg)
+            control, controllen = self._send_control(list(ancdata))
             name = b"" if address is None else self.sockaddr(sock, address)
             cname = ffi.from_buffer(name) if name else ffi.NULL
             keep.append((cdata, control, cname))
@@ -771,6 +746,14 @@ class CffiBackend:
         except TypeError:
             msg = f"a bytes-like object is required, not '{type(item).__name__}'"
             raise TypeError(msg) from None
+
+    def _send_control(self, ancdata: list[Any]) -> tuple[Any, int]:
+        """encode_control, refused where the OS would drop control data on send (Wine)."""
+        control, controllen = self.encode_control(ancdata)
+        if controllen and self._send_controls_refused:
+            msg = f"{self._send_controls_refused}; nothing was sent"
+            raise OSError(errno.EOPNOTSUPP, msg)
+        return control, controllen
 
     def encode_control(self, ancdata: list[Any]) -> tuple[Any, int]:
         """Lay out (level, type, data) items as a native control buffer."""

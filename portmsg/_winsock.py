@@ -96,7 +96,7 @@ class WinsockBackend(CffiBackend):
 
     def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]:
         """Turn off WSAECONNRESET / WSAENETRESET after ICMP errors; return which were turned off."""
-        _, fd = self._fileno(sock)
+        fd = self._fd(sock)
         done = set()
         error = ffi.new("int *")
         for name in ("SIO_UDP_CONNRESET", "SIO_UDP_NETRESET"):
