@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import portmsg
-from portmsg import Feature, Message
+from portmsg import Feature, Message, native
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,6 +84,14 @@ def udp_pair(family: int, *, bind: str | None = None) -> Iterator[Pair]:
     finally:
         receiver.close()
         sender.close()
+
+
+def send_option(family: int, what: str) -> tuple[int, int]:
+    """(level, option) that sets the traffic class ("tclass") or hop limit ("hops") a socket sends with."""
+    v4 = family == socket.AF_INET
+    if what == "tclass":
+        return (socket.IPPROTO_IP, native.IP_TOS) if v4 else (native.IPPROTO_IPV6, native.IPV6_TCLASS)
+    return (socket.IPPROTO_IP, native.IP_TTL) if v4 else (native.IPPROTO_IPV6, native.IPV6_UNICAST_HOPS)
 
 
 def send_with_controls(sock: socket.socket, data: bytes, address: object, controls: list) -> int:

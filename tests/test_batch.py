@@ -6,10 +6,10 @@ import socket
 import time
 
 import pytest
-from helpers import LOOPBACK, Pair
+from helpers import LOOPBACK, Pair, send_option
 
 import portmsg
-from portmsg import Feature, MsgFlag, TrafficClass, native
+from portmsg import Feature, MsgFlag, TrafficClass
 
 
 def _drain(pair: Pair, expected: int, **kwargs: object) -> list[portmsg.Message]:
@@ -42,11 +42,7 @@ def test_batch_keeps_senders_and_controls_apart(pair: Pair) -> None:
     pair.require(Feature.TRAFFIC_CLASS)
     with socket.socket(pair.family, socket.SOCK_DGRAM) as other:
         other.bind((LOOPBACK[pair.family], 0))
-        level, option = (
-            (socket.IPPROTO_IP, native.IP_TOS)
-            if pair.family == socket.AF_INET
-            else (native.IPPROTO_IPV6, native.IPV6_TCLASS)
-        )
+        level, option = send_option(pair.family, "tclass")
         try:
             pair.sender.setsockopt(level, option, 0x02)
             other.setsockopt(level, option, 0x03)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 
 import pytest
 from helpers import Pair, udp_pair
@@ -24,6 +25,17 @@ if not hasattr(socket.socket, "recvmsg"):
     )
 
 TIMESTAMP_TYPES = {getattr(native, n) for n in ("SCM_TIMESTAMP", "SCM_TIMESTAMPNS") if hasattr(native, n)}
+
+
+def _same_error(ours: Callable[[], object], theirs: Callable[[], object], *, same_text: bool) -> None:
+    """Both calls raise: the same class (and, where asked, the same message)."""
+    with pytest.raises(Exception) as mine:
+        ours()
+    with pytest.raises(Exception) as stdlib:
+        theirs()
+    assert type(mine.value) is type(stdlib.value)
+    if same_text:
+        assert str(mine.value) == str(stdlib.value)
 
 
 def _without_time(result: tuple) -> tuple:
@@ -143,11 +155,9 @@ def test_unix_addresses_match_stdlib(tmp_path: os.PathLike[str]) -> None:
 )
 def test_recvmsg_argument_errors_match_stdlib(family: int, args: tuple) -> None:
     with udp_pair(family) as pair:
-        with pytest.raises(Exception) as ours:
-            portmsg.recvmsg(pair.receiver, *args)
-        with pytest.raises(Exception) as theirs:
-            pair.receiver.recvmsg(*args)
-        assert type(ours.value) is type(theirs.value)
+        _same_error(
+            lambda: portmsg.recvmsg(pair.receiver, *args), lambda: pair.receiver.recvmsg(*args), same_text=False
+        )
 
 
 @pytest.mark.parametrize(
@@ -157,11 +167,11 @@ def test_recvmsg_argument_errors_match_stdlib(family: int, args: tuple) -> None:
 )
 def test_recvmsg_into_argument_errors_match_stdlib(args: tuple) -> None:
     with udp_pair(socket.AF_INET) as pair:
-        with pytest.raises(Exception) as ours:
-            portmsg.recvmsg_into(pair.receiver, *args)
-        with pytest.raises(Exception) as theirs:
-            pair.receiver.recvmsg_into(*args)
-        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+        _same_error(
+            lambda: portmsg.recvmsg_into(pair.receiver, *args),
+            lambda: pair.receiver.recvmsg_into(*args),
+            same_text=True,
+        )
 
 
 @pytest.mark.parametrize(
@@ -179,11 +189,7 @@ def test_recvmsg_into_argument_errors_match_stdlib(args: tuple) -> None:
 )
 def test_sendmsg_argument_errors_match_stdlib(args: tuple) -> None:
     with udp_pair(socket.AF_INET) as pair:
-        with pytest.raises(Exception) as ours:
-            portmsg.sendmsg(pair.sender, *args)
-        with pytest.raises(Exception) as theirs:
-            pair.sender.sendmsg(*args)
-        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+        _same_error(lambda: portmsg.sendmsg(pair.sender, *args), lambda: pair.sender.sendmsg(*args), same_text=True)
 
 
 def test_sendmsg_puts_the_same_datagram_and_controls_on_the_wire(family: int) -> None:

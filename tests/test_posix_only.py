@@ -36,6 +36,16 @@ def _open_fds() -> set[int]:
     return {fd for fd in range(min(os.sysconf("SC_OPEN_MAX"), 4096)) if _is_open(fd)}
 
 
+def _send_devnull(sender: socket.socket, payload: bytes, copies: int, *, datagrams: int = 1) -> None:
+    """Send `datagrams` datagrams, each passing `copies` descriptors of /dev/null; ours closed after."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for _ in range(datagrams):
+            portmsg.send(sender, payload, controls=[FileDescriptors((fd,) * copies)])
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture
 def unix_pair():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -65,11 +75,7 @@ def test_fd_passing_round_trips(unix_pair) -> None:
 @pytest.mark.skipif(not LINUX, reason="MSG_CMSG_CLOEXEC is Linux/FreeBSD only; macOS cannot set it atomically")
 def test_received_fds_are_close_on_exec(unix_pair) -> None:
     sender, receiver = unix_pair
-    fd = os.open(os.devnull, os.O_RDONLY)
-    try:
-        portmsg.send(sender, b"x", controls=[FileDescriptors((fd,))])
-    finally:
-        os.close(fd)
+    _send_devnull(sender, b"x", 1)
     message = portmsg.recv(receiver)
     assert message.fds is not None
     with message.fds:
@@ -80,9 +86,7 @@ def test_received_fds_are_close_on_exec(unix_pair) -> None:
 def test_fds_stay_open_until_caller_closes_them(unix_pair) -> None:
     sender, receiver = unix_pair
     before = _open_fds()
-    fd = os.open(os.devnull, os.O_RDONLY)
-    portmsg.send(sender, b"x", controls=[FileDescriptors((fd, fd, fd))])
-    os.close(fd)
+    _send_devnull(sender, b"x", 3)
     message = portmsg.recv(receiver)
     del message  # no finalizer closes them
     import gc
@@ -99,9 +103,7 @@ def test_fds_stay_open_until_caller_closes_them(unix_pair) -> None:
 def test_ctrunc_with_fds_leaks_nothing(unix_pair) -> None:
     sender, receiver = unix_pair
     before = _open_fds()
-    fd = os.open(os.devnull, os.O_RDONLY)
-    portmsg.send(sender, b"x", controls=[FileDescriptors((fd,) * 8)])
-    os.close(fd)
+    _send_devnull(sender, b"x", 8)
     # Room for 2 descriptors: the kernel installs 2, closes 6 and sets MSG_CTRUNC.
     message = portmsg.recv(receiver, ancbufsize=portmsg.CMSG_SPACE(8))
     assert MsgFlag.CTRUNC in message.flags
@@ -209,9 +211,7 @@ def test_eintr_is_retried_and_a_raising_handler_interrupts() -> None:
 def test_each_peek_hands_over_fresh_descriptors_and_nothing_leaks(unix_pair) -> None:
     sender, receiver = unix_pair
     before = _open_fds()
-    fd = os.open(os.devnull, os.O_RDONLY)
-    portmsg.send(sender, b"peek", controls=[FileDescriptors((fd, fd))])
-    os.close(fd)
+    _send_devnull(sender, b"peek", 2)
     peeked = portmsg.recv(receiver, peek=True)
     taken = portmsg.recv(receiver)
     assert peeked.fds is not None
@@ -226,9 +226,7 @@ def test_descriptors_are_closed_when_decoding_fails_after_the_call(unix_pair) ->
     """An error after the syscall (here: a decode hook that raises) must not leak what arrived."""
     sender, receiver = unix_pair
     before = _open_fds()
-    fd = os.open(os.devnull, os.O_RDONLY)
-    portmsg.send(sender, b"x", controls=[FileDescriptors((fd, fd, fd))])
-    os.close(fd)
+    _send_devnull(sender, b"x", 3)
 
     def failing_decode(*args: object) -> None:
         raise MemoryError
@@ -242,10 +240,7 @@ def test_batch_descriptors_are_closed_when_decoding_fails(unix_pair) -> None:
     """When a batch fails half-way nothing is handed over, so every descriptor in it is closed."""
     sender, receiver = unix_pair
     before = _open_fds()
-    fd = os.open(os.devnull, os.O_RDONLY)
-    for _ in range(3):
-        portmsg.send(sender, b"x", controls=[FileDescriptors((fd,))])
-    os.close(fd)
+    _send_devnull(sender, b"x", 1, datagrams=3)
     calls = []
 
     def decode_then_fail(*args: object) -> object:

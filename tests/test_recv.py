@@ -8,7 +8,7 @@ import time
 from ipaddress import IPv4Address, ip_address
 
 import pytest
-from helpers import LOOPBACK, Pair, dual_stack_socket, send_with_controls
+from helpers import LOOPBACK, Pair, dual_stack_socket, send_option, send_with_controls
 
 import portmsg
 from portmsg import (
@@ -108,13 +108,12 @@ def test_dual_stack_socket_reports_ipv4_destination_once() -> None:
 
 
 def _set_traffic_class(pair: Pair, value: int) -> None:
-    if pair.family == socket.AF_INET:
-        pair.sender.setsockopt(socket.IPPROTO_IP, native.IP_TOS, value)
-    else:
-        try:
-            pair.sender.setsockopt(native.IPPROTO_IPV6, native.IPV6_TCLASS, value)
-        except OSError as exc:
-            pytest.skip(f"{portmsg.PLATFORM} cannot set IPV6_TCLASS on the sending socket: {exc}")
+    try:
+        pair.sender.setsockopt(*send_option(pair.family, "tclass"), value)
+    except OSError as exc:
+        if pair.family == socket.AF_INET:
+            raise
+        pytest.skip(f"{portmsg.PLATFORM} cannot set IPV6_TCLASS on the sending socket: {exc}")
 
 
 @pytest.mark.parametrize("tos", [0x00, 0x02, 0x03, 0xB9])
@@ -136,10 +135,7 @@ def test_ecn_feature_delivers_the_codepoint(pair: Pair) -> None:
 
 def test_hop_limit_arrives(pair: Pair) -> None:
     pair.require(Feature.HOP_LIMIT)
-    if pair.family == socket.AF_INET:
-        pair.sender.setsockopt(socket.IPPROTO_IP, native.IP_TTL, 33)
-    else:
-        pair.sender.setsockopt(native.IPPROTO_IPV6, native.IPV6_UNICAST_HOPS, 33)
+    pair.sender.setsockopt(*send_option(pair.family, "hops"), 33)
     assert pair.roundtrip().hop_limit == HopLimit(33)
 
 
@@ -312,11 +308,7 @@ def test_repeated_and_changing_metadata_are_never_mixed_up(pair: Pair) -> None:
     pair.require(Feature.HOP_LIMIT)
     with socket.socket(pair.family, socket.SOCK_DGRAM) as other:
         other.bind((LOOPBACK[pair.family], 0))
-        level, option = (
-            (socket.IPPROTO_IP, native.IP_TTL)
-            if pair.family == socket.AF_INET
-            else (native.IPPROTO_IPV6, native.IPV6_UNICAST_HOPS)
-        )
+        level, option = send_option(pair.family, "hops")
         pair.sender.setsockopt(level, option, 7)
         other.setsockopt(level, option, 9)
         plan = [pair.sender, pair.sender, other, other, pair.sender, other, pair.sender, pair.sender]
