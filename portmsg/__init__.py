@@ -7,8 +7,6 @@ Level 1 mirrors the stdlib's socket methods with native numbers
 types).
 """
 
-from __future__ import annotations
-
 from . import native as native
 from ._api import BACKEND as BACKEND
 from ._api import CMSG_LEN as CMSG_LEN

@@ -6,15 +6,17 @@ import _socket
 import socket
 from typing import TYPE_CHECKING, Any
 
+from . import _args
 from ._backend import IMPL
-from ._glue import MAX_BATCH
 from ._normalize import Normalizer
-from ._types import Control, Feature, Message
+from ._send import MAX_BATCH
+from ._types import Control, Feature, Message, set_flag_codec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ._glue import NativeControl, RecvResult
+    from ._glue import Level1Result, RecvIntoResult
+    from ._report import NativeControl
 
 __all__ = [
     "BACKEND",
@@ -42,67 +44,117 @@ PLATFORM: str = IMPL.platform
 """Where portmsg runs: sys.platform on POSIX, "windows MAJOR.BUILD" or "wine VERSION"."""
 
 NORMALIZER = Normalizer(IMPL.constants)
+set_flag_codec(NORMALIZER)  # MsgFlag.from_native / to_native: this platform's bits
+
 _C = IMPL.constants
 _PEEK = _C["MSG_PEEK"]
 # Descriptors received with SCM_RIGHTS get FD_CLOEXEC atomically where possible.
 _RECV_FLAGS = _C.get("MSG_CMSG_CLOEXEC", 0)
-_PEEK_FLAGS = (_RECV_FLAGS, _RECV_FLAGS | _PEEK)
 _AF_UNIX = _C.get("AF_UNIX", -1)
-# Room for every control one datagram can carry.
-_UNIX_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256  # SCM_MAX_FD descriptors, credentials
-_INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
+_INT_MIN, _INT_MAX = _args.INT_MIN, _args.INT_MAX
+# Room for every control one datagram can carry: SCM_MAX_FD (253) descriptors
+# and credentials on a Unix socket; every IP-level control at once takes under 300 bytes.
+_ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256
+_INET_ANCBUFSIZE = 512
+# Bound once: module globals are the cheapest names on the hot path.
 _decode = NORMALIZER.message
 _receive = IMPL.receive
-# socket.socket.family is a Python property that builds an IntEnum (~0.7 us);
-# the C-level getter underneath returns the int.
+_receive_batch = IMPL.receive_batch
+_level1 = IMPL.level1
+_SOCKET = socket.socket
+# socket.socket.family / .type are Python properties that build an IntEnum
+# (~0.7 us); the C-level getters underneath return the int.
 _family = _socket.socket.family.__get__
+_type = _socket.socket.type.__get__
+_STREAM = int(socket.SOCK_STREAM)
 
 
 # -- Level 1: the stdlib's shapes and native numbers --------------------------------
 
 
-recvmsg = IMPL.recvmsg
-"""Receive like `socket.socket.recvmsg(bufsize, ancbufsize=0, flags=0)`, on every platform.
-
-recvmsg(sock, bufsize, ancbufsize=0, flags=0) -> (data, ancdata, msg_flags, address),
-with native level/type/flag numbers.
-
-Platforms:
-    Windows takes only MSG_PEEK as input.  A datagram larger than bufsize
-    sets the native MSG_TRUNC bit on every platform (Windows reports it as
-    the error WSAEMSGSIZE, which portmsg turns into the flag).
-"""
-
-
-def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0) -> RecvResult:
-    """Receive like `socket.socket.recvmsg_into`: scatter into writable buffers.
+def recvmsg(sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0, /) -> Level1Result:
+    """Receive like `sock.recvmsg(bufsize[, ancbufsize[, flags]])`, on every platform.
 
     Returns:
-        (nbytes, ancdata, msg_flags, address).
+        (data, ancdata, msg_flags, address), with native level / type / flag
+        numbers (see `portmsg.native`), exactly as the stdlib returns them.
+
+    Raises:
+        OSError: as the stdlib raises it (BlockingIOError, TimeoutError, ...).
+
+    Platforms:
+        Windows takes only MSG_PEEK as input (others: ValueError).  A datagram
+        larger than bufsize sets the native MSG_TRUNC bit everywhere: Windows
+        reports it as the error WSAEMSGSIZE, which portmsg turns into the flag.
+        Flags the kernel rejects raise at once, where the stdlib on a socket
+        with a timeout first waits for a datagram.
 
     """
-    return IMPL.recvmsg_into(sock, buffers, ancbufsize, flags)
+    if not (
+        type(bufsize) is int
+        and bufsize >= 0
+        and type(ancbufsize) is int
+        and ancbufsize >= 0
+        and type(flags) is int
+        and _INT_MIN <= flags <= _INT_MAX
+    ):
+        _args.sock_of(sock)
+        bufsize, ancbufsize, flags = _args.ssize(bufsize), _args.ssize(ancbufsize), _args.c_int(flags)
+        if bufsize < 0:
+            msg = "negative buffer size in recvmsg()"
+            raise ValueError(msg)
+        if ancbufsize < 0:
+            msg = "invalid ancillary data buffer length"
+            raise ValueError(msg)
+    return _receive(sock, bufsize, ancbufsize, flags, _level1)
+
+
+def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0, /) -> RecvIntoResult:
+    """Receive like `sock.recvmsg_into(buffers[, ancbufsize[, flags]])`: scatter into writable buffers.
+
+    Returns:
+        (nbytes, ancdata, msg_flags, address), as the stdlib returns them.
+
+    Platforms:
+        As `recvmsg`.
+
+    """
+    sock = _args.sock_of(sock)
+    ancbufsize, flags = _args.ssize(ancbufsize), _args.c_int(flags)
+    items = _args.listed(buffers, "recvmsg_into() argument 1 must be an iterable")
+    cbufs = _args.writable(
+        IMPL.ffi, items, "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
+    )
+    if ancbufsize < 0:
+        msg = "invalid ancillary data buffer length"
+        raise ValueError(msg)
+    nbytes, (_, ancdata, msg_flags, address) = IMPL.receive_into(sock, cbufs, ancbufsize, flags, _level1)
+    return nbytes, ancdata, msg_flags, address
 
 
 def sendmsg(
-    sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None
+    sock: socket.socket, buffers: Iterable[Any], ancdata: Iterable[Any] = (), flags: int = 0, address: Any = None, /
 ) -> int:
-    """Send like `socket.socket.sendmsg`: gather buffers, attach native control data.
+    """Send like `sock.sendmsg(buffers[, ancdata[, flags[, address]]])`: gather buffers, attach native controls.
 
     Returns:
         The number of bytes sent.
 
+    Platforms:
+        Under Wine, which accepts control messages on WSASendMsg and drops
+        them, a send with ancdata raises OSError(EOPNOTSUPP) and sends nothing.
+
     """
-    return IMPL.sendmsg(sock, buffers, ancdata, flags, address)
+    return IMPL.sender.sendmsg(sock, buffers, ancdata, flags, address)
 
 
-def CMSG_LEN(length: int) -> int:  # noqa: N802 - the C name, as in the socket module
-    """The native CMSG_LEN: header plus `length` bytes of data, unpadded."""
+def CMSG_LEN(length: int, /) -> int:  # noqa: N802 - the C name, as in the socket module
+    """The native CMSG_LEN (WSA_CMSG_LEN on Windows): header plus `length` bytes of data, unpadded."""
     return IMPL.cmsg_len(length)
 
 
-def CMSG_SPACE(length: int) -> int:  # noqa: N802 - the C name, as in the socket module
-    """The native CMSG_SPACE: room one control message of `length` bytes takes."""
+def CMSG_SPACE(length: int, /) -> int:  # noqa: N802 - the C name, as in the socket module
+    """The native CMSG_SPACE (WSA_CMSG_SPACE on Windows): room one control message of `length` bytes takes."""
     return IMPL.cmsg_space(length)
 
 
@@ -110,20 +162,35 @@ def CMSG_SPACE(length: int) -> int:  # noqa: N802 - the C name, as in the socket
 
 
 def normalize(ancdata: Iterable[NativeControl]) -> tuple[Control, ...]:
-    """Decode native (level, type, data) tuples (from recvmsg) into control objects."""
+    """Decode native (level, type, data) tuples (from recvmsg, or the stdlib's) into control objects."""
     return NORMALIZER.normalize(ancdata)
 
 
 def encode(controls: Iterable[Control], family: int | None = None) -> list[NativeControl]:
-    """Encode control objects as native (level, type, data) tuples for sendmsg."""
+    """Encode control objects as native (level, type, data) tuples for sendmsg.
+
+    `family` (AF_INET or AF_INET6) picks the form of the controls whose IPv4
+    and IPv6 forms differ; `normalize(encode(controls, family))` gives the
+    controls back as a tuple.
+    """
     return NORMALIZER.encode(controls, family)
+
+
+def _datagram_socket(sock: Any) -> socket.socket:
+    """The socket behind sock, refusing stream sockets (the slow path of the Level-2 receives)."""
+    inner = _args.sock_of(sock)
+    if _type(inner) == _STREAM:
+        msg = "portmsg.recv, recv_into and recv_batch need a datagram socket, not SOCK_STREAM (use recvmsg)"
+        raise TypeError(msg)
+    return inner
 
 
 def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbufsize: int | None = None) -> Message:
     """Receive one datagram with every control message decoded.
 
     Args:
-        sock: a socket.socket; its timeout or blocking mode applies.
+        sock: a datagram socket (or asyncio's / trio's wrapper of one); its
+            timeout or blocking mode applies.
         bufsize: the most bytes of data to return; a longer datagram is cut
             and `Message.truncated` is set.
         peek: leave the datagram queued (MSG_PEEK).
@@ -133,19 +200,19 @@ def recv(sock: socket.socket, bufsize: int = 65535, *, peek: bool = False, ancbu
     Raises:
         OSError: as the stdlib's socket methods raise it (BlockingIOError,
             TimeoutError, ...).
+        TypeError: not a datagram socket.
 
     """
-    # One default for every family (room for SCM_MAX_FD descriptors): the
-    # kernel copies only what arrived, and asking sock.family costs more.
     if ancbufsize is None:
-        ancbufsize = _UNIX_ANCBUFSIZE
-    elif ancbufsize < 0:
-        msg = "invalid ancillary data buffer length"
-        raise ValueError(msg)
-    if bufsize < 0:
-        msg = "negative buffer size in recv()"
-        raise ValueError(msg)
-    return _receive(sock, bufsize, ancbufsize, _PEEK_FLAGS[peek], _decode)
+        # One default for every family: the kernel copies only what arrived,
+        # and asking sock.family costs more than the room.
+        ancbufsize = _ANCBUFSIZE
+    if type(sock) is not _SOCKET or _type(sock) == _STREAM:
+        sock = _datagram_socket(sock)
+    if not (type(bufsize) is int and bufsize >= 0 and type(ancbufsize) is int and ancbufsize >= 0):
+        bufsize = _args.ssize(bufsize, "negative buffer size in recv()")
+        ancbufsize = _args.ssize(ancbufsize, "invalid ancillary data buffer length")
+    return _receive(sock, bufsize, ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS, _decode)
 
 
 def recv_into(
@@ -159,16 +226,14 @@ def recv_into(
         `data` is empty.  Reuse one buffer, or a pool of them, across calls.
 
     """
-    if not isinstance(sock, socket.socket):
-        msg = f"expected a socket.socket, not {type(sock).__name__}"
-        raise TypeError(msg)
-    cbufs = IMPL.writable([buffer], f"buffer must be a writable bytes-like object, not {type(buffer).__name__}")
-    if ancbufsize is None:
-        ancbufsize = _UNIX_ANCBUFSIZE  # one default for every family, as in recv()
-    elif ancbufsize < 0:
-        msg = "invalid ancillary data buffer length"
-        raise ValueError(msg)
-    return IMPL.receive_into(sock, cbufs, ancbufsize, _PEEK_FLAGS[peek], _decode)
+    sock = _datagram_socket(sock)
+    ancbufsize = _ANCBUFSIZE if ancbufsize is None else _args.ssize(ancbufsize, "invalid ancillary data buffer length")
+    try:
+        cbuf = IMPL.ffi.from_buffer(buffer, require_writable=True)
+    except (TypeError, BufferError):
+        msg = f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
+        raise TypeError(msg) from None
+    return IMPL.receive_into(sock, [cbuf], ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS, _decode)
 
 
 def recv_batch(
@@ -184,18 +249,16 @@ def recv_batch(
         calls while FIONREAD reports more queued.  Other POSIX: recvmsg calls
         with MSG_DONTWAIT after the first.
     """
+    sock = _datagram_socket(sock)
+    max_messages = _args.ssize(max_messages, f"max_messages must be 1-{MAX_BATCH}, not {max_messages}")
     if not 1 <= max_messages <= MAX_BATCH:
         msg = f"max_messages must be 1-{MAX_BATCH}, not {max_messages}"
         raise ValueError(msg)
-    if bufsize < 0:
-        msg = "negative buffer size in recv_batch()"
-        raise ValueError(msg)
-    if not isinstance(sock, socket.socket):
-        msg = f"expected a socket.socket, not {type(sock).__name__}"
-        raise TypeError(msg)
+    bufsize = _args.ssize(bufsize, "negative buffer size in recv_batch()")
     if ancbufsize is None:
-        ancbufsize = _UNIX_ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
-    return IMPL.receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS, _decode)
+        ancbufsize = _ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
+    ancbufsize = _args.ssize(ancbufsize, "invalid ancillary data buffer length")
+    return _receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS, _decode)
 
 
 def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int:
@@ -218,7 +281,8 @@ def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int
         stopping at the first that fails.
 
     """
-    family = _family(sock) if isinstance(sock, socket.socket) else None
+    sock = _args.sock_of(sock)
+    family = _family(sock)
     prepared = []
     for item in datagrams:
         if not isinstance(item, tuple) or len(item) not in (2, 3):
@@ -226,7 +290,7 @@ def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int
             raise TypeError(msg)
         controls = item[2] if len(item) == 3 else ()  # noqa: PLR2004
         prepared.append((item[0], item[1], NORMALIZER.encode(controls, family) if controls else []))
-    return IMPL.sendmsg_batch(sock, prepared)
+    return IMPL.sender.sendmsg_batch(sock, prepared)
 
 
 def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
@@ -236,8 +300,9 @@ def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Itera
         ValueError: a control this platform cannot send (nothing is sent).
 
     """
+    sock = _args.sock_of(sock)
     ancdata = NORMALIZER.encode(controls, _family(sock)) if controls else []
-    return IMPL.sendmsg(sock, [data], ancdata, 0, address)
+    return IMPL.sender.sendmsg(sock, [data], ancdata, 0, address)
 
 
 def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
@@ -262,10 +327,10 @@ def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
 # -- enable() -------------------------------------------------------------------
 
 # For each feature: candidate (level, option, delivered type) names per
-# address family, tried in order until the OS accepts one.  A candidate is
+# option group, tried in order until the OS accepts one.  A candidate is
 # offered only where the platform defines it and the normalizer can decode
 # what it delivers.
-_V4, _V6, _SOCKET, _UNIX, _UDP = "v4", "v6", "socket", "unix", "udp"
+_V4, _V6, _SOCKET_LEVEL, _UNIX, _UDP = "v4", "v6", "socket", "unix", "udp"
 _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     Feature.PACKET_INFO: {
         _V4: [("IPPROTO_IP", "IP_PKTINFO", "IP_PKTINFO")],
@@ -290,7 +355,10 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     },
     Feature.TIMESTAMP: {
         # Linux: SO_TIMESTAMP and SO_TIMESTAMPNS replace each other; set one.
-        _SOCKET: [("SOL_SOCKET", "SO_TIMESTAMPNS", "SCM_TIMESTAMPNS"), ("SOL_SOCKET", "SO_TIMESTAMP", "SCM_TIMESTAMP")],
+        _SOCKET_LEVEL: [
+            ("SOL_SOCKET", "SO_TIMESTAMPNS", "SCM_TIMESTAMPNS"),
+            ("SOL_SOCKET", "SO_TIMESTAMP", "SCM_TIMESTAMP"),
+        ],
     },
     Feature.CREDENTIALS: {
         _UNIX: [("SOL_SOCKET", "SO_PASSCRED", "SCM_CREDENTIALS")],
@@ -306,20 +374,21 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
 _OPTION_VALUES = {"UDP_RECV_MAX_COALESCED_SIZE": 65527}
 
 
-def _families(sock: socket.socket) -> list[str]:
-    family = int(sock.family)
-    if family == _C.get("AF_UNIX"):
-        return [_SOCKET, _UNIX] if sock.type == socket.SOCK_DGRAM else [_SOCKET]
-    udp = [_UDP] if sock.type == socket.SOCK_DGRAM else []
+def _option_groups(sock: socket.socket) -> list[str]:
+    """Which option groups of _OPTIONS apply to this socket."""
+    family = _family(sock)
+    if family == _AF_UNIX:
+        return [_SOCKET_LEVEL, _UNIX] if _type(sock) == socket.SOCK_DGRAM else [_SOCKET_LEVEL]
+    udp = [_UDP] if _type(sock) == socket.SOCK_DGRAM else []
     if family == _C["AF_INET"]:
-        return [_SOCKET, _V4, *udp]
+        return [_SOCKET_LEVEL, _V4, *udp]
     if family == _C["AF_INET6"]:
         try:
             v6only = sock.getsockopt(_C["IPPROTO_IPV6"], _C["IPV6_V6ONLY"])
         except OSError:
             v6only = 1
         # A dual-stack socket gets IPv4 datagrams too: set both families' options.
-        return [_SOCKET, _V6, *udp] if v6only else [_SOCKET, _V6, _V4, *udp]
+        return [_SOCKET_LEVEL, _V6, *udp] if v6only else [_SOCKET_LEVEL, _V6, _V4, *udp]
     return []
 
 
@@ -342,10 +411,10 @@ def _set_first(sock: socket.socket, candidates: list[tuple[int, int, int]]) -> b
     return False
 
 
-def _switch_on(sock: socket.socket, families: list[str], feature: Feature) -> bool:
+def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> bool:
     specs = _OPTIONS[feature]
-    wanted = [specs[f] for f in families if f in specs]
-    # Every family's options must take (a dual-stack socket needs both).
+    wanted = [specs[g] for g in groups if g in specs]
+    # Every group's options must take (a dual-stack socket needs both families').
     return bool(wanted) and all(_set_first(sock, _candidates(spec)) for spec in wanted)
 
 
@@ -364,17 +433,15 @@ def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
         reported on instead: `Message.ecn` is then right and the DSCP is not
         known (TrafficClass.dscp reads 0).
     """
-    if not isinstance(sock, socket.socket):
-        msg = f"expected a socket.socket, not {type(sock).__name__}"
-        raise TypeError(msg)
-    families = _families(sock)
+    sock = _args.sock_of(sock)
+    groups = _option_groups(sock)
     enabled = set()
     for feature in features or tuple(Feature):
         if not isinstance(feature, Feature):
             msg = f"expected a Feature, not {feature!r}"
             raise TypeError(msg)
-        if _switch_on(sock, families, feature):
+        if _switch_on(sock, groups, feature):
             enabled.add(feature)
-        elif feature is Feature.TRAFFIC_CLASS and _switch_on(sock, families, Feature.ECN):
+        elif feature is Feature.TRAFFIC_CLASS and _switch_on(sock, groups, Feature.ECN):
             enabled.add(Feature.ECN)
     return frozenset(enabled)

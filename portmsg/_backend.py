@@ -1,63 +1,35 @@
-"""The Backend protocol, and the pick of the one this platform uses."""
+"""The pick of the compiled backend this platform uses: one CffiBackend over its own module."""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import socket
-    from collections.abc import Iterable
+    from ._glue import CffiBackend
 
-    from ._glue import Decode, NativeControl, RecvResult
+__all__ = ["IMPL"]
 
-__all__ = ["IMPL", "Backend"]
+_MODULE = "portmsg._winsock_cffi" if sys.platform == "win32" else "portmsg._posix_cffi"
 
-T = TypeVar("T")
+try:
+    if sys.platform == "win32":
+        from ._winsock import IMPL as _IMPL
+    else:
+        from ._posix import IMPL as _IMPL
+except ModuleNotFoundError as exc:
+    if exc.name != _MODULE:
+        raise
+    _HERE = Path(__file__).resolve().parent
+    _HINT = f"portmsg's compiled module {_MODULE} is missing from {_HERE}. " + (
+        "That folder is portmsg's source tree, which shadows an installed portmsg when Python "
+        "runs from the checkout: run from another directory, or build in place with "
+        "`python -m pip install -e .`."
+        if (_HERE.parent / "pyproject.toml").exists()
+        else "Reinstall portmsg (`python -m pip install --force-reinstall portmsg`); building "
+        "from source needs a C compiler and the Python headers."
+    )
+    raise ImportError(_HINT, name=_MODULE) from exc
 
-
-class Backend(Protocol):
-    """What _api needs from a backend: native numbers in, native tuples out."""
-
-    name: str
-    platform: str
-    constants: dict[str, int]
-
-    def recvmsg(
-        self, sock: socket.socket, bufsize: int, ancbufsize: int = 0, flags: int = 0
-    ) -> tuple[bytes, list[NativeControl], int, Any]: ...
-    def recvmsg_into(
-        self, sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 0, flags: int = 0
-    ) -> RecvResult: ...
-    def sendmsg(
-        self,
-        sock: socket.socket,
-        buffers: Iterable[Any],
-        ancdata: Iterable[Any] = (),
-        flags: int = 0,
-        address: Any = None,
-    ) -> int: ...
-    def sendmsg_batch(
-        self, sock: socket.socket, datagrams: list[tuple[Any, Any, list[Any]]], flags: int = 0
-    ) -> int: ...
-    def cmsg_len(self, length: int) -> int: ...
-    def cmsg_space(self, length: int) -> int: ...
-    def walk(self, control: bytes) -> list[tuple[int, int, int, int]]: ...
-    def receive(self, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]) -> T: ...
-    def writable(self, buffers: list[Any], error: str) -> list[Any]: ...
-    def receive_into(
-        self, sock: socket.socket, cbufs: list[Any], ancbufsize: int, flags: int, decode: Decode[T]
-    ) -> tuple[int, T]: ...
-    def receive_batch(
-        self, sock: socket.socket, count: int, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]
-    ) -> list[T]: ...
-    def close_fds(self, ancdata: Iterable[NativeControl]) -> None: ...
-    def disable_udp_resets(self, sock: socket.socket) -> frozenset[str]: ...
-
-
-if sys.platform == "win32":
-    from ._winsock import BACKEND as _BACKEND
-else:
-    from ._posix import BACKEND as _BACKEND
-
-IMPL: Backend = _BACKEND
+IMPL: CffiBackend = _IMPL

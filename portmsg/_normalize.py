@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
+from ._report import RECORD, NativeControl
 from ._types import (
     Control,
     Credentials,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["Normalizer"]
 
 Decoder = Callable[[bytes], "Control | None"]
-NativeControl = tuple[int, int, bytes]
 
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
@@ -72,7 +72,12 @@ def _ip(packed: bytes) -> IPv4Address | IPv6Address:
 
 
 def _small_int(payload: bytes) -> int | None:
-    """TOS/TTL/TCLASS/hop limit: one byte on some OSes, an int on others (PLATFORMS 2.5)."""
+    """TOS/TTL/TCLASS/hop limit: one byte on some OSes, an int on others.
+
+    Linux delivers IP_TOS as one byte and IP_TTL as an int (ip(7), "IP_RECVTOS",
+    "IP_RECVTTL"); IPv6 TCLASS / HOPLIMIT are ints (RFC 3542 section 6);
+    Windows delivers INT for both (learn.microsoft.com, "IPPROTO_IP socket options").
+    """
     if len(payload) == 1:
         return payload[0]
     if len(payload) == _INT.size:
@@ -103,22 +108,33 @@ class Normalizer:
             if level is not None and name in c and decoder is not None:
                 self.decoders[(level, c[name])] = decoder
 
+        # Linux's in_pktinfo is described in ip(7) "IP_PKTINFO", Windows' IN_PKTINFO
+        # at learn.microsoft.com/windows/win32/api/ws2ipdef/ns-ws2ipdef-in_pktinfo
         add(ip, "IP_PKTINFO", self._pktinfo_decoder("PM_IN_PKTINFO"))
+        # in6_pktinfo is described in RFC 3542 section 6.1, Windows' IN6_PKTINFO
+        # at learn.microsoft.com/windows/win32/api/ws2ipdef/ns-ws2ipdef-in6_pktinfo
         add(ip6, "IPV6_PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
         add(ip6, "IPV6_2292PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
+        # TOS byte: ip(7) "IP_RECVTOS"; traffic class int: RFC 3542 section 6.5
         add(ip, tos_name, _decode_traffic_class)
         add(ip6, "IPV6_TCLASS", _decode_traffic_class)
-        # Windows' IP_ECN / IPV6_ECN (IP_RECVECN, or a send-side control):
-        # the ECN bits alone, so the DSCP of this TrafficClass reads 0.
+        # Windows' IP_ECN / IPV6_ECN (IP_RECVECN, or a send-side control), an INT
+        # holding the ECN bits alone, so the DSCP of this TrafficClass reads 0:
+        # learn.microsoft.com/windows/win32/winsock/ipproto-ip-socket-options
         add(ip, "IP_ECN", _decode_traffic_class)
         add(ip6, "IPV6_ECN", _decode_traffic_class)
+        # TTL int: ip(7) "IP_RECVTTL"; hop limit int: RFC 3542 section 6.3
         add(ip, ttl_name, _decode_hop_limit)
         add(ip6, "IPV6_HOPLIMIT", _decode_hop_limit)
         add(ip6, "IPV6_2292HOPLIMIT", _decode_hop_limit)
+        # struct timespec / timeval: socket(7) "SO_TIMESTAMPNS", "SO_TIMESTAMP"
         add(sol, "SCM_TIMESTAMPNS", self._time_decoder("PM_TIMESPEC", 1))
         add(sol, "SCM_TIMESTAMP", self._time_decoder("PM_TIMEVAL", 1000))
+        # int[]: unix(7) "SCM_RIGHTS"; struct ucred: unix(7) "SCM_CREDENTIALS"
         add(sol, "SCM_RIGHTS", _decode_fds)
         add(sol, "SCM_CREDENTIALS", _decode_credentials if c.get("PM_UCRED_SIZE") == 12 else None)  # noqa: PLR2004
+        # Linux UDP_GRO: an int (udp_cmsg_recv in net/ipv4/udp.c); Windows UDP_COALESCED_INFO:
+        # a DWORD (learn.microsoft.com/windows/win32/winsock/ipproto-udp-socket-options)
         add(udp, "UDP_GRO", _decode_segment_size)
         add(udp, "UDP_SEGMENT", _decode_segment_size)
         add(udp, "UDP_COALESCED_INFO", _decode_segment_size)
@@ -181,10 +197,20 @@ class Normalizer:
         """
         out: list[Control] = []
         seen_pktinfo: PacketInfo | None = None
-        for level, kind, data in ancdata:
-            payload = bytes(data)
+        for item in ancdata:
+            try:
+                level, kind, data = item
+                payload = data if type(data) is bytes else bytes(memoryview(data))
+            except (TypeError, ValueError):
+                payload = None
+            if payload is None or type(level) is not int or type(kind) is not int:
+                msg = f"normalize() takes (level, type, data) tuples of int, int, bytes-like; not {item!r:.60}"
+                raise TypeError(msg)
             decoder = self.decoders.get((level, kind))
-            control = decoder(payload) if decoder is not None else None
+            try:
+                control = decoder(payload) if decoder is not None else None
+            except (TypeError, ValueError):  # a value no control can hold: keep the bytes
+                control = None
             if control is None:
                 control = RawControl(level, kind, payload)
             elif type(control) is PacketInfo:
@@ -197,8 +223,8 @@ class Normalizer:
     def from_records(self, control: bytes, records: Any, base: int, count: int) -> tuple[Control, ...]:
         """Decode a receive's control bytes, with the records the C walker reported.
 
-        records[base : base + 4 * count] hold [level, type, offset, length]
-        per control message.  A server sees the same control bytes over and
+        records[base : base + RECORD * count] hold [level, type, offset, length]
+        per control message (_report.py).  A server sees the same control bytes over and
         over (same destination, TOS, TTL): decoded sets are cached by those
         bytes, except sets with a Timestamp (new every time) or descriptors.
         """
@@ -209,7 +235,7 @@ class Normalizer:
             return cached
         controls = self.normalize(
             (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
-            for i in range(base, base + 4 * count, 4)
+            for i in range(base, base + RECORD * count, RECORD)
         )
         if not any(type(c) in _UNCACHED for c in controls):
             if len(self._cache) >= _CACHE_SIZE:
@@ -303,7 +329,7 @@ class Normalizer:
             level, kind = self._need(control, "SOL_SOCKET", "SCM_CREDENTIALS")
             return (level, kind, struct.pack("=iII", control.pid, control.uid, control.gid))
         if isinstance(control, SegmentSize):
-            if "UDP_SEGMENT" in c:  # Linux wants a u16 here (PLATFORMS 2.1)
+            if "UDP_SEGMENT" in c:  # Linux reads a u16 (udp_cmsg_send in net/ipv4/udp.c)
                 level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEGMENT")
                 return (level, kind, _UINT16.pack(control.value))
             level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEND_MSG_SIZE")
@@ -374,9 +400,14 @@ def _decode_hop_limit(payload: bytes) -> Control | None:
 
 
 def _decode_fds(payload: bytes) -> Control | None:
-    if len(payload) % _INT.size:
-        return None
-    return FileDescriptors(struct.unpack(f"={len(payload) // _INT.size}i", payload))
+    """SCM_RIGHTS: every whole int is a descriptor now open in this process (unix(7)).
+
+    A payload that is not a multiple of 4 (macOS reports an uncut cmsg_len
+    after MSG_CTRUNC) still carries whole descriptors: they are handed over,
+    as CPython's socket.recv_fds does; the partial tail is dropped.
+    """
+    count = len(payload) // _INT.size
+    return FileDescriptors(struct.unpack_from(f"={count}i", payload)) if count else None
 
 
 def _decode_credentials(payload: bytes) -> Control | None:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import operator
 import os
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from ipaddress import IPv4Address, IPv6Address
     from types import TracebackType
 
 __all__ = [
@@ -32,7 +33,45 @@ __all__ = [
     "SegmentSize",
     "Timestamp",
     "TrafficClass",
+    "set_flag_codec",
 ]
+
+
+class FlagCodec(Protocol):
+    """Converts MsgFlag to and from one platform's native bits (the normalizer does)."""
+
+    def flags_from_native(self, value: int) -> MsgFlag: ...
+    def flags_to_native(self, flags: MsgFlag) -> int: ...
+
+
+_flag_codec: list[FlagCodec] = []
+
+
+def set_flag_codec(codec: FlagCodec) -> None:
+    """Give MsgFlag.from_native / to_native this platform's bits (called once by _api)."""
+    _flag_codec[:] = [codec]
+
+
+def _codec() -> FlagCodec:
+    if not _flag_codec:
+        msg = "MsgFlag's native values are set when portmsg is imported: import portmsg first"
+        raise RuntimeError(msg)
+    return _flag_codec[0]
+
+
+def _check_int(owner: object, name: str, value: Any, low: int, high: int) -> None:
+    """TypeError unless value is an int, ValueError unless low <= value <= high; both name the field."""
+    if type(value) is not int:
+        try:
+            operator.index(value)
+        except TypeError:
+            msg = f"{type(owner).__name__}.{name} must be an int, not {type(value).__name__}"
+            raise TypeError(msg) from None
+        msg = f"{type(owner).__name__}.{name} must be a plain int, not {type(value).__name__}"
+        raise TypeError(msg)
+    if not low <= value <= high:
+        msg = f"{type(owner).__name__}.{name} must be {low}-{high}, not {value}"
+        raise ValueError(msg)
 
 
 class MsgFlag(enum.IntFlag):
@@ -42,6 +81,8 @@ class MsgFlag(enum.IntFlag):
     portable meaning are left out.  Platforms: BCAST and MCAST are reported
     by Windows only; on POSIX, compare `Message.packet_info.address` instead.
     """
+
+    __str__ = enum.Flag.__str__  # "MsgFlag.TRUNC" on every Python, not 3.11's bare number
 
     PEEK = 0x01
     OOB = 0x02
@@ -55,15 +96,11 @@ class MsgFlag(enum.IntFlag):
     @classmethod
     def from_native(cls, value: int) -> MsgFlag:
         """Map native msg_flags / dwFlags bits onto portable ones."""
-        from ._api import NORMALIZER  # noqa: PLC0415 - _api imports this module
-
-        return NORMALIZER.flags_from_native(value)
+        return _codec().flags_from_native(value)
 
     def to_native(self) -> int:
         """Return this platform's native bits; raise ValueError for a flag it lacks."""
-        from ._api import NORMALIZER  # noqa: PLC0415 - _api imports this module
-
-        return NORMALIZER.flags_to_native(self)
+        return _codec().flags_to_native(self)
 
 
 class ECN(enum.IntEnum):
@@ -73,6 +110,8 @@ class ECN(enum.IntEnum):
     ECT1 = 1
     ECT0 = 2
     CE = 3
+
+    __str__ = enum.Enum.__str__  # "ECN.ECT0" on every Python, not 3.11's bare number
 
 
 class Feature(enum.Enum):
@@ -107,12 +146,21 @@ class PacketInfo:
     address: IPv4Address | IPv6Address
     interface: int
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, (IPv4Address, IPv6Address)):
+            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(self.address).__name__}"
+            raise TypeError(msg)
+        _check_int(self, "interface", self.interface, 0, 0xFFFFFFFF)
+
 
 @dataclass(frozen=True, slots=True)
 class TrafficClass:
     """The full IPv4 TOS / IPv6 traffic-class byte (DSCP << 2 | ECN)."""
 
     value: int
+
+    def __post_init__(self) -> None:
+        _check_int(self, "value", self.value, 0, 255)
 
     @property
     def ecn(self) -> ECN:
@@ -127,9 +175,12 @@ class TrafficClass:
 
 @dataclass(frozen=True, slots=True)
 class HopLimit:
-    """The IPv4 TTL / IPv6 hop limit the datagram arrived with."""
+    """The IPv4 TTL / IPv6 hop limit a datagram arrived with, or leaves with (1-255 on send)."""
 
     value: int
+
+    def __post_init__(self) -> None:
+        _check_int(self, "value", self.value, 0, 255)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +188,11 @@ class Timestamp:
     """Kernel receive time in nanoseconds since the Unix epoch (wall clock)."""
 
     ns: int
+
+    def __post_init__(self) -> None:
+        if type(self.ns) is not int:
+            msg = f"Timestamp.ns must be an int, not {type(self.ns).__name__}"
+            raise TypeError(msg)
 
     @property
     def seconds(self) -> float:
@@ -154,13 +210,25 @@ class FileDescriptors:
 
     fds: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        fds = self.fds
+        if type(fds) is not tuple:
+            try:
+                fds = tuple(fds)
+            except TypeError:
+                msg = f"FileDescriptors.fds must be an iterable of int, not {type(self.fds).__name__}"
+                raise TypeError(msg) from None
+            object.__setattr__(self, "fds", fds)  # frozen: normalise once, here
+        for fd in fds:
+            _check_int(self, "fds item", fd, 0, 0x7FFFFFFF)
+
     def close(self) -> None:
         """Close every descriptor, ignoring ones that are already closed."""
         for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def __enter__(self) -> FileDescriptors:  # noqa: PYI034 - a frozen final dataclass
+    def __enter__(self) -> FileDescriptors:  # noqa: PYI034 - Self needs 3.11
         return self
 
     def __exit__(
@@ -186,12 +254,23 @@ class Credentials:
     uid: int
     gid: int
 
+    def __post_init__(self) -> None:
+        _check_int(self, "pid", self.pid, -(2**31), 2**31 - 1)
+        _check_int(self, "uid", self.uid, 0, 0xFFFFFFFF)
+        _check_int(self, "gid", self.gid, 0, 0xFFFFFFFF)
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentSize:
-    """Size of each coalesced datagram (UDP_GRO / UDP_COALESCED_INFO); the last may be shorter."""
+    """Size of each coalesced datagram (UDP_GRO / UDP_COALESCED_INFO); the last may be shorter.
+
+    On send, the size to cut the data into (GSO: UDP_SEGMENT / UDP_SEND_MSG_SIZE).
+    """
 
     value: int
+
+    def __post_init__(self) -> None:
+        _check_int(self, "value", self.value, 0, 0xFFFFFFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +281,35 @@ class RawControl:
     type: int
     data: bytes
 
+    def __post_init__(self) -> None:
+        _check_int(self, "level", self.level, -(2**31), 2**31 - 1)
+        _check_int(self, "type", self.type, -(2**31), 2**31 - 1)
+        if type(self.data) is not bytes:
+            try:
+                object.__setattr__(self, "data", bytes(memoryview(self.data)))  # frozen: normalise once
+            except TypeError:
+                msg = f"RawControl.data must be bytes-like, not {type(self.data).__name__}"
+                raise TypeError(msg) from None
 
-Control = Union[  # noqa: UP007 - a runtime alias; `X | Y` of classes needs 3.10 evaluation rules
-    PacketInfo, TrafficClass, HopLimit, Timestamp, FileDescriptors, Credentials, SegmentSize, RawControl
-]
+
+Control = PacketInfo | TrafficClass | HopLimit | Timestamp | FileDescriptors | Credentials | SegmentSize | RawControl
 """Any control object that `normalize()` returns and `encode()` accepts."""
+
+
+def _first(kind: type, doc: str) -> Any:
+    """A read-only property: the message's first control of `kind`, or None.
+
+    One property per control type, all from this factory; typed as the
+    attribute's annotation says (the factory itself returns Any).
+    """
+
+    def first(message: Message) -> Any:
+        for control in message[3]:
+            if type(control) is kind:
+                return control
+        return None
+
+    return property(first, doc=doc)
 
 
 class Message(tuple):  # type: ignore[type-arg]
@@ -214,21 +317,32 @@ class Message(tuple):  # type: ignore[type-arg]
 
     Immutable and hashable.  It is a 4-tuple underneath (data, address,
     flags, controls), as os.stat_result is: building one costs a fifth of a
-    frozen dataclass, which matters at a million datagrams a second.
+    frozen dataclass, which matters at a million datagrams a second.  The
+    receive path builds it with tuple.__new__ directly (no __new__ frame).
     """
 
     __slots__ = ()
     __match_args__ = ("data", "address", "flags", "controls")
 
-    def __new__(  # noqa: PYI034 - Message is final in practice; Self needs 3.11
+    def __new__(  # noqa: PYI034 - Self needs 3.11
         cls, data: bytes, address: Any, flags: MsgFlag, controls: tuple[Control, ...]
     ) -> Message:
-        return tuple.__new__(cls, (data, address, flags, controls))
+        return tuple.__new__(cls, (data, address, flags, tuple(controls)))
 
     data: bytes = property(itemgetter(0), doc="The payload (cut to the buffer size if `truncated`).")  # type: ignore[assignment]
     address: Any = property(itemgetter(1), doc="The sender's address, in the stdlib's form.")
     flags: MsgFlag = property(itemgetter(2), doc="Portable flags; TRUNC: data cut, CTRUNC: control data cut.")  # type: ignore[assignment]
     controls: tuple[Control, ...] = property(itemgetter(3), doc="Every control message, decoded or RawControl.")  # type: ignore[assignment]
+
+    packet_info: PacketInfo | None = _first(PacketInfo, "Destination address and interface, if PACKET_INFO is on.")
+    traffic_class: TrafficClass | None = _first(
+        TrafficClass, "The TOS / traffic-class byte, if TRAFFIC_CLASS (or, ECN bits only, ECN) is on."
+    )
+    hop_limit: HopLimit | None = _first(HopLimit, "The TTL / hop limit, if HOP_LIMIT is on.")
+    timestamp: Timestamp | None = _first(Timestamp, "The kernel receive time, if TIMESTAMP is on.")
+    fds: FileDescriptors | None = _first(FileDescriptors, "Descriptors passed with SCM_RIGHTS (yours to close).")
+    credentials: Credentials | None = _first(Credentials, "The sender's credentials, if CREDENTIALS is on.")
+    segment_size: SegmentSize | None = _first(SegmentSize, "The coalesced segment size, if SEGMENT_OFFLOAD coalesced.")
 
     def __repr__(self) -> str:
         return f"Message(data={self[0]!r}, address={self[1]!r}, flags={self[2]!r}, controls={self[3]!r})"
@@ -237,71 +351,15 @@ class Message(tuple):  # type: ignore[type-arg]
         return tuple(self)
 
     @property
-    def packet_info(self) -> PacketInfo | None:
-        """Destination address and interface, if PACKET_INFO was enabled."""
-        for control in self[3]:
-            if type(control) is PacketInfo:
-                return control
-        return None
-
-    @property
-    def traffic_class(self) -> TrafficClass | None:
-        """The TOS / traffic-class byte, if TRAFFIC_CLASS was enabled."""
-        for control in self[3]:
-            if type(control) is TrafficClass:
-                return control
-        return None
-
-    @property
     def ecn(self) -> ECN | None:
-        """The ECN codepoint, if TRAFFIC_CLASS was enabled."""
+        """The ECN codepoint, if TRAFFIC_CLASS or ECN is on."""
         tc = self.traffic_class
         return None if tc is None else tc.ecn
 
     @property
-    def hop_limit(self) -> HopLimit | None:
-        """The TTL / hop limit, if HOP_LIMIT was enabled."""
-        for control in self[3]:
-            if type(control) is HopLimit:
-                return control
-        return None
-
-    @property
-    def timestamp(self) -> Timestamp | None:
-        """The kernel receive time, if TIMESTAMP was enabled."""
-        for control in self[3]:
-            if type(control) is Timestamp:
-                return control
-        return None
-
-    @property
-    def fds(self) -> FileDescriptors | None:
-        """Descriptors passed with SCM_RIGHTS (yours to close)."""
-        for control in self[3]:
-            if type(control) is FileDescriptors:
-                return control
-        return None
-
-    @property
-    def credentials(self) -> Credentials | None:
-        """The sender's credentials, if CREDENTIALS was enabled."""
-        for control in self[3]:
-            if type(control) is Credentials:
-                return control
-        return None
-
-    @property
-    def segment_size(self) -> SegmentSize | None:
-        """The coalesced segment size, if SEGMENT_OFFLOAD delivered one."""
-        for control in self[3]:
-            if type(control) is SegmentSize:
-                return control
-        return None
-
-    @property
     def truncated(self) -> bool:
         """True when the data was cut to fit the buffer (MsgFlag.TRUNC)."""
-        return bool(self.flags & MsgFlag.TRUNC)
+        return bool(self[2] & MsgFlag.TRUNC)
 
     def reply_controls(self) -> list[Control]:
         """Controls that make a reply leave from the address (and interface) this datagram arrived on.
@@ -309,15 +367,22 @@ class Message(tuple):  # type: ignore[type-arg]
         `send(sock, reply, message.address, controls=message.reply_controls())`.
         Empty when PACKET_INFO was not enabled.
         """
-        for control in self[3]:
-            if type(control) is PacketInfo:
-                return [control]
-        return []
+        info = self.packet_info
+        return [] if info is None else [info]
 
     def segments(self) -> list[bytes]:
-        """Split coalesced data into its datagrams (one item if none were coalesced)."""
+        """Split coalesced data into its datagrams (one item if none were coalesced).
+
+        Every item is a whole datagram: when a coalesced burst was cut
+        (`truncated`), the cut piece and what followed it are left out, so a
+        partial datagram is never presented as one.
+        """
         size = self.segment_size
+        data = self[0]
         if size is None or size.value <= 0:
-            return [self.data]
+            return [data]
         step = size.value
-        return [self.data[i : i + step] for i in range(0, len(self.data), step)] or [b""]
+        pieces = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+        if self.truncated and pieces and len(pieces[-1]) < step:
+            pieces.pop()
+        return pieces

@@ -119,3 +119,17 @@ def dual_stack_socket() -> socket.socket:
         pytest.skip(f"this platform refuses a dual-stack socket: {exc}")
     sock.settimeout(TIMEOUT)
     return sock
+
+
+def walk(control: bytes) -> list[tuple[int, int, int, int]]:
+    """Run the compiled C walker over raw control bytes: (level, type, offset, length) records."""
+    from portmsg._api import IMPL
+    from portmsg._report import RECORD, records_room
+
+    ffi, lib = IMPL.ffi, IMPL.lib
+    data = bytes(control)
+    room = records_room(len(data), portmsg.CMSG_LEN(0))
+    records = ffi.new("long long[]", RECORD * room)
+    n = lib.pm_walk(ffi.from_buffer(data), len(data), records, room)
+    flat = ffi.unpack(records, RECORD * n)
+    return [tuple(flat[i : i + RECORD]) for i in range(0, RECORD * n, RECORD)]  # type: ignore[misc]

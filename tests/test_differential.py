@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from helpers import Pair, udp_pair
+from helpers import Pair, send_option, udp_pair
 
 import portmsg
 from portmsg import native
@@ -68,7 +68,7 @@ def test_recvmsg_matches_stdlib(family: int, features: str, bufsize: int, ancbuf
     with udp_pair(family) as pair:
         if features == "all":
             pair.enable()
-        pair.sender.setsockopt(socket.IPPROTO_IP, native.IP_TOS, 0xB9) if family == socket.AF_INET else None
+        pair.sender.setsockopt(*send_option(family, "tclass"), 0xB9)
         ours, theirs = _both(pair, b"differential!", bufsize, ancbufsize, native_flags)
         assert ours == theirs
 

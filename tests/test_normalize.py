@@ -1,7 +1,9 @@
 """The normalizer on hand-made native tuples: no socket involved.
 
-Payloads are built from this platform's layout constants, so the same file
-checks the cmsghdr world on POSIX and the WSACMSGHDR world under Wine.
+Payloads are built from this platform's layout constants (sizes, offsets,
+field widths of the compiled module), so the same file checks the cmsghdr
+world on POSIX and the WSACMSGHDR world under Wine.  Payloads whose width the
+OS defines as a fixed C type (an int TTL, a u8 TOS) are packed as that type.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import struct
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
+from helpers import walk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +39,23 @@ IP, IP6 = C["IPPROTO_IP"], C["IPPROTO_IPV6"]
 
 def _has(*names: str) -> bool:
     return all(n in C for n in names)
+
+
+_INTS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_SIGNED = {4: "i", 8: "q"}
+
+
+def _pack_uint(payload: bytearray, prefix: str, value: int) -> None:
+    """Write value into the field {prefix}_OFFSET / {prefix}_SIZE of a payload, as the compiled layout says."""
+    struct.pack_into("=" + _INTS[C[f"{prefix}_SIZE"]], payload, C[f"{prefix}_OFFSET"], value)
+
+
+def _time_payload(prefix: str, fraction: str, seconds: int, frac: int) -> bytes:
+    """A struct timespec / timeval laid out from the compiled sizes and offsets."""
+    payload = bytearray(C[f"{prefix}_SIZE"])
+    struct.pack_into("=" + _SIGNED[C["PM_SIZEOF_TIME_T"]], payload, 0, seconds)
+    struct.pack_into("=" + _SIGNED[C[f"{prefix}_{fraction}_SIZE"]], payload, C[f"{prefix}_{fraction}_OFFSET"], frac)
+    return bytes(payload)
 
 
 def _sendable_controls() -> list[portmsg.Control]:
@@ -65,7 +85,7 @@ def test_ipv6_packet_info_unmaps_ipv4_mapped_address() -> None:
     payload = bytearray(C["PM_IN6_PKTINFO_SIZE"])
     offset = C["PM_IN6_PKTINFO_ADDR_OFFSET"]
     payload[offset : offset + 16] = IPv6Address("::ffff:127.0.0.2").packed
-    struct.pack_into("=I", payload, C["PM_IN6_PKTINFO_IFINDEX_OFFSET"], 1)
+    _pack_uint(payload, "PM_IN6_PKTINFO_IFINDEX", 1)
     assert portmsg.normalize([(IP6, C["IPV6_PKTINFO"], bytes(payload))]) == (PacketInfo(IPv4Address("127.0.0.2"), 1),)
 
 
@@ -75,7 +95,7 @@ def test_equal_packet_infos_from_both_families_merge() -> None:
     payload = bytearray(C["PM_IN6_PKTINFO_SIZE"])
     offset = C["PM_IN6_PKTINFO_ADDR_OFFSET"]
     payload[offset : offset + 16] = IPv6Address("::ffff:127.0.0.1").packed
-    struct.pack_into("=I", payload, C["PM_IN6_PKTINFO_IFINDEX_OFFSET"], 1)
+    _pack_uint(payload, "PM_IN6_PKTINFO_IFINDEX", 1)
     v6 = (IP6, C["IPV6_PKTINFO"], bytes(payload))
     assert portmsg.normalize([v4, v6]) == (PacketInfo(IPv4Address("127.0.0.1"), 1),)
 
@@ -105,20 +125,22 @@ def test_hop_limit_from_int() -> None:
 
 @pytest.mark.skipif(not _has("SCM_TIMESTAMPNS"), reason="no SCM_TIMESTAMPNS on this platform")
 def test_timestamp_from_timespec() -> None:
-    data = struct.pack("=qq", 1_700_000_000, 123_456_789)
+    data = _time_payload("PM_TIMESPEC", "NSEC", 1_700_000_000, 123_456_789)
     assert portmsg.normalize([(C["SOL_SOCKET"], C["SCM_TIMESTAMPNS"], data)]) == (Timestamp(1_700_000_000_123_456_789),)
 
 
 @pytest.mark.skipif(not _has("SCM_TIMESTAMP", "PM_TIMEVAL_SIZE"), reason="no SCM_TIMESTAMP on this platform")
 def test_timestamp_from_timeval() -> None:
-    data = struct.pack("=qq", 1_700_000_000, 654_321)
+    data = _time_payload("PM_TIMEVAL", "USEC", 1_700_000_000, 654_321)
     assert portmsg.normalize([(C["SOL_SOCKET"], C["SCM_TIMESTAMP"], data)]) == (Timestamp(1_700_000_000_654_321_000),)
 
 
 @pytest.mark.skipif(not _has("SCM_RIGHTS"), reason="no SCM_RIGHTS on this platform")
-def test_fds_with_partial_trailing_int_stay_raw() -> None:
+def test_fds_with_partial_trailing_int_are_handed_over_whole() -> None:
+    """Whole descriptors are never left in a RawControl (macOS reports an uncut length after CTRUNC)."""
     level, kind = C["SOL_SOCKET"], C["SCM_RIGHTS"]
     assert portmsg.normalize([(level, kind, struct.pack("=2i", 5, 6))]) == (FileDescriptors((5, 6)),)
+    assert portmsg.normalize([(level, kind, struct.pack("=2i", 5, 6) + b"\x07\x00")]) == (FileDescriptors((5, 6)),)
     assert portmsg.normalize([(level, kind, b"\x05\x00\x00")]) == (RawControl(level, kind, b"\x05\x00\x00"),)
 
 
@@ -227,7 +249,7 @@ def _header(length: int, level: int, kind: int) -> bytes:
 @settings(max_examples=1000)
 @given(st.binary(max_size=512))
 def test_walker_records_stay_inside_any_buffer(data: bytes) -> None:
-    for _level, _kind, offset, length in portmsg._api.IMPL.walk(data):
+    for _level, _kind, offset, length in walk(data):
         assert offset + length <= len(data)
 
 
@@ -237,7 +259,7 @@ def test_walker_records_stay_inside_any_buffer(data: bytes) -> None:
 )
 def test_walker_on_hostile_lengths(items: list[tuple[int, int, bytes]]) -> None:
     data = b"".join(_header(length, 0, kind) + payload for length, kind, payload in items)
-    records = portmsg._api.IMPL.walk(data)
+    records = walk(data)
     assert len(records) <= len(items)
     for _level, _kind, offset, length in records:
         assert 0 <= offset <= offset + length <= len(data)
@@ -247,10 +269,10 @@ def test_walker_reads_well_formed_chain_and_clamps_overlong_last() -> None:
     first = _header(_HEADER + 3, 1, 2) + b"abc"
     first += bytes(portmsg.CMSG_SPACE(3) - len(first))
     second = _header(_HEADER + 100, 3, 4) + b"xy"  # claims 100 bytes, only 2 are there
-    records = portmsg._api.IMPL.walk(first + second)
+    records = walk(first + second)
     assert records == [(1, 2, _HEADER, 3), (3, 4, len(first) + _HEADER, 2)]
 
 
 def test_walker_stops_at_zeroed_header() -> None:
     data = _header(_HEADER + 1, 5, 6) + b"\x01" + bytes(portmsg.CMSG_SPACE(1) - _HEADER - 1) + bytes(_HEADER * 2)
-    assert portmsg._api.IMPL.walk(data) == [(5, 6, _HEADER, 1)]
+    assert walk(data) == [(5, 6, _HEADER, 1)]

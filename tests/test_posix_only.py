@@ -7,10 +7,13 @@ AF_UNIX sockets at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
+import threading
+import time
 
 import pytest
 
@@ -128,13 +131,17 @@ def test_linux_delivers_credentials_feature() -> None:
         assert portmsg.enable(sock, Feature.CREDENTIALS) == {Feature.CREDENTIALS}
 
 
-def test_sent_credentials_are_checked_by_kernel(unix_pair) -> None:
+def test_sent_credentials_arrive_and_false_ones_are_refused_by_the_kernel(unix_pair) -> None:
     if not hasattr(native, "SCM_CREDENTIALS"):
         pytest.skip("no SCM_CREDENTIALS on this platform")
     sender, receiver = unix_pair
-    portmsg.enable(receiver, Feature.CREDENTIALS)
-    portmsg.send(sender, b"me", controls=[Credentials(os.getpid(), os.getuid(), os.getgid())])
-    assert portmsg.recv(receiver).credentials == Credentials(os.getpid(), os.getuid(), os.getgid())
+    assert portmsg.enable(receiver, Feature.CREDENTIALS) == {Feature.CREDENTIALS}
+    mine = Credentials(os.getpid(), os.getuid(), os.getgid())
+    portmsg.send(sender, b"me", controls=[mine])
+    assert portmsg.recv(receiver).credentials == mine
+    # No process has this pid (above pid_max): the kernel refuses, even for root (ESRCH).
+    with pytest.raises(ProcessLookupError):
+        portmsg.send(sender, b"forged", controls=[Credentials(2**22 + 1, os.getuid(), os.getgid())])
 
 
 def test_unix_datagram_to_path(tmp_path) -> None:
@@ -253,3 +260,79 @@ def test_batch_descriptors_are_closed_when_decoding_fails(unix_pair) -> None:
         portmsg._api.IMPL.receive_batch(receiver, 3, 100, 1024, 0, decode_then_fail)
     assert len(calls) == 2
     assert _open_fds() == before
+
+
+def test_recv_into_closes_descriptors_when_decoding_fails(unix_pair) -> None:
+    """receive_into's error path: the datagram was taken, so what it carried is closed."""
+    sender, receiver = unix_pair
+    before = _open_fds()
+    _send_devnull(sender, b"x", 2)
+
+    def failing_decode(*args: object) -> None:
+        raise MemoryError
+
+    buffer = bytearray(16)
+    with pytest.raises(MemoryError):
+        portmsg._api.IMPL.receive_into(receiver, [portmsg._api.IMPL.ffi.from_buffer(buffer)], 1024, 0, failing_decode)
+    assert bytes(buffer[:1]) == b"x"
+    assert _open_fds() == before
+
+
+@pytest.fixture
+def full_unix_pair(unix_pair):
+    """A Unix datagram pair whose receive queue is full: the next send would block."""
+    sender, receiver = unix_pair
+    sender.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            sender.send(b"f" * 512)
+    return sender, receiver
+
+
+def test_send_on_a_full_nonblocking_socket_raises_blocking_io_error(full_unix_pair) -> None:
+    sender, _ = full_unix_pair
+    with pytest.raises(BlockingIOError) as ours:
+        portmsg.send(sender, b"more")
+    with pytest.raises(BlockingIOError) as stdlib:
+        sender.send(b"more")
+    assert ours.value.errno == stdlib.value.errno
+
+
+def test_send_on_a_full_socket_times_out_as_the_stdlib(full_unix_pair) -> None:
+    sender, _ = full_unix_pair
+    sender.settimeout(0.2)
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="timed out"):
+        portmsg.sendmsg(sender, [b"more"])
+    assert time.monotonic() - start >= 0.19
+
+
+def _drain(receiver: socket.socket) -> list[bytes]:
+    got = []
+    receiver.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            got.append(receiver.recv(1024))
+    return got
+
+
+def test_send_waits_for_room_on_a_timeout_socket(full_unix_pair) -> None:
+    sender, receiver = full_unix_pair
+    sender.settimeout(5)
+    timer = threading.Timer(0.1, _drain, args=(receiver,))
+    timer.start()
+    try:
+        assert portmsg.send(sender, b"late") == 4
+    finally:
+        timer.join()
+
+
+def test_partial_send_batch_is_reported(full_unix_pair) -> None:
+    """A batch that does not fit is sent in part: the count says how many went, the rest did not."""
+    sender, receiver = full_unix_pair
+    receiver.recv(1024)  # room for exactly one more datagram of the same size
+    batch = [(name * 512, None) for name in (b"1", b"2", b"3")]
+    assert portmsg.send_batch(sender, batch) == 1
+    got = _drain(receiver)
+    assert got[-1] == b"1" * 512
+    assert b"2" * 512 not in got

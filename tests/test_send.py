@@ -150,10 +150,12 @@ def test_raw_control_is_passed_through(pair: Pair) -> None:
     assert message.hop_limit == HopLimit(21)
 
 
-def test_send_nonblocking_and_closed(pair: Pair) -> None:
+def test_send_on_a_closed_socket_raises_as_the_stdlib(pair: Pair) -> None:
     pair.sender.close()
     with pytest.raises(OSError) as ours:
         portmsg.send(pair.sender, b"x", pair.address)
     with pytest.raises(OSError) as stdlib:
         pair.sender.sendto(b"x", pair.address)
     assert type(ours.value) is type(stdlib.value)
+    assert ours.value.errno == stdlib.value.errno
+    assert getattr(ours.value, "winerror", None) == getattr(stdlib.value, "winerror", None)

@@ -1,16 +1,24 @@
-"""The compiled module loads and its constants have their header values."""
+"""The compiled module loads, matches its Python code, and its constants have their header values."""
 
 from __future__ import annotations
 
 import socket
+import sys
+from pathlib import Path
+
+import pytest
 
 import portmsg
 from portmsg import native
+from portmsg._api import IMPL
+from portmsg._report import check
+
+CONSTANTS_TXT = Path(__file__).resolve().parent.parent / "portmsg" / "_csrc" / "constants.txt"
 
 
 def test_backend_matches_platform() -> None:
-    assert ("winsock" if hasattr(socket, "WSAGetLastError") or socket.AF_INET6 == 23 else "posix") == portmsg.BACKEND
-    assert portmsg.PLATFORM
+    assert portmsg.BACKEND == ("winsock" if sys.platform == "win32" else "posix")
+    assert portmsg.PLATFORM.startswith(("windows ", "wine ") if sys.platform == "win32" else sys.platform)
 
 
 def test_levels_have_header_values() -> None:
@@ -25,7 +33,6 @@ def test_platform_constants() -> None:
     if portmsg.BACKEND == "winsock":
         assert (native.IP_PKTINFO, native.IPV6_PKTINFO, native.MSG_TRUNC, native.MSG_CTRUNC) == (19, 19, 0x100, 0x200)
         assert native.UDP_RECV_MAX_COALESCED_SIZE == 3
-        assert not hasattr(native, "SCM_RIGHTS")
         assert portmsg.CMSG_SPACE(8) == 24
     else:
         assert native.MSG_PEEK == socket.MSG_PEEK
@@ -33,14 +40,32 @@ def test_platform_constants() -> None:
 
 
 def test_layout_constants_stay_private() -> None:
-    assert not [name for name in native.CONSTANTS if name.startswith("PM_")]
+    layout = [name for name in IMPL.constants if name.startswith("PM_")]
+    assert "PM_HEADER" in layout
+    assert not [name for name in layout if hasattr(native, name) or name in native.CONSTANTS]
 
 
-def test_missing_constant_is_absent_not_guessed() -> None:
-    assert not hasattr(native, "NO_SUCH_CONSTANT")
+@pytest.mark.skipif(not CONSTANTS_TXT.exists(), reason="the build inputs are not shipped with the installed package")
+def test_listed_constant_the_platform_lacks_is_absent_not_guessed() -> None:
+    lacking = "WSAEWOULDBLOCK" if portmsg.BACKEND == "posix" else "SCM_RIGHTS"
+    assert lacking in CONSTANTS_TXT.read_text().split()
+    assert not hasattr(native, lacking)
+    assert lacking not in native.CONSTANTS
     assert all(isinstance(value, int) for value in native.CONSTANTS.values())
+
+
+def test_a_compiled_module_from_other_sources_is_refused() -> None:
+    check(IMPL.constants)  # the one in use matches
+    with pytest.raises(ImportError, match="reinstall portmsg"):
+        check(dict(IMPL.constants, PM_ABI_VERSION=IMPL.constants["PM_ABI_VERSION"] - 1))
+    with pytest.raises(ImportError, match="built from other sources"):
+        check({name: value for name, value in IMPL.constants.items() if name != "PM_RECORD"})
 
 
 def test_public_names() -> None:
     for name in portmsg.__all__:
         assert hasattr(portmsg, name), name
+    public = [name for name in dir(portmsg) if not name.startswith("_")]
+    assert sorted(public) == sorted(portmsg.__all__), set(public) ^ set(portmsg.__all__)
+    assert not [name for name in dir(native) if not name.startswith("_") and name not in native.__all__]
+    assert not hasattr(native, "IMPL")

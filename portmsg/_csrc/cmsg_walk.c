@@ -16,6 +16,7 @@
  * NXTHDR does).  Headers are copied out with memcpy, so the buffer need not
  * be aligned. */
 
+#include <limits.h>
 #include <string.h>
 
 static size_t pm_cmsg_data_offset(void)
@@ -30,7 +31,10 @@ size_t pm_cmsg_space(size_t length) { return PM_CMSG_SPACE(length); }
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords)
 {
     const size_t data_offset = pm_cmsg_data_offset();
-    const size_t header = PM_CMSG_LEN(0);
+    /* CMSG_DATA sits at CMSG_LEN(0) on every known platform; were it ever
+     * further in, taking the larger as the header still keeps
+     * offset + length within the buffer. */
+    const size_t header = PM_CMSG_LEN(0) > data_offset ? PM_CMSG_LEN(0) : data_offset;
     size_t offset = 0;
     int n = 0;
 
@@ -76,6 +80,8 @@ size_t pm_encode(const long long *records, int n, const char *payload, char *con
 
         if (r[3] < 0 || space < length || space > controllen - offset)
             return 0;
+        if (r[0] < INT_MIN || r[0] > INT_MAX || r[1] < INT_MIN || r[1] > INT_MAX)
+            return 0;  /* Python raises OverflowError first; never truncate a level or type */
         memset(&h, 0, sizeof h);
         h.cmsg_len = PM_CMSG_LEN(length);
         h.cmsg_level = (int)r[0];

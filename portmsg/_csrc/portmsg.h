@@ -1,9 +1,8 @@
-/* Declarations shared by both backends: this file is the cffi cdef that
- * _build_posix.py and _build_win.py both load.  Every number comes from the
- * platform's headers at compile time; nothing here is a guess. */
-
-/* The native socket handle: int on POSIX, SOCKET (UINT_PTR) on Windows. */
-typedef int... pm_socket;
+/* Declarations shared by both backends: the cffi cdef that _build_posix.py
+ * and _build_win.py both load, and the header the C sources are compiled
+ * after.  Every number comes from the platform's headers at compile time;
+ * nothing here is a guess.  pm_socket (int on POSIX, SOCKET on Windows) is
+ * defined by each platform's prelude, and declared to cffi as `int...`. */
 
 /* One data buffer (iovec on POSIX, WSABUF on Windows). */
 typedef struct {
@@ -32,6 +31,10 @@ typedef struct {
 #define PM_SAME_NAME 1
 #define PM_SAME_CONTROL 2
 
+/* Raised whenever an entry point or a struct here changes, so that a stale
+ * compiled module is refused at import (portmsg/_report.py). */
+#define PM_ABI_VERSION 2
+
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
 
@@ -46,9 +49,9 @@ size_t pm_cmsg_space(size_t length);
 /* The table of constants this platform has (see constants.txt). */
 const pm_constant *pm_constants(int *count);
 
-/* Where one receive (or a batch) puts what it gets.  Python keeps one of
- * these per thread with the buffers preset, so a call passes three
- * arguments, not thirteen. */
+/* Where one receive (or a batch) puts what it gets.  Python keeps these in
+ * free lists with the buffers preset (portmsg/_scratch.py), one per call in
+ * progress, so a call passes three arguments, not sixteen. */
 typedef struct {
     void *fn;             /* Windows: the provider's WSARecvMsg; POSIX: unused */
     char *data;           /* data buffer; a batch uses slot i at data + i * datalen */
@@ -66,6 +69,8 @@ typedef struct {
     char *prev_control;   /* and control bytes (room: controllen) */
     long long prev_namelen;     /* -1: nothing to compare with */
     long long prev_controllen;  /* -1: nothing to compare with */
+    void *vectors;        /* recvmmsg: room for nvectors mmsghdr + iovec (PM_BATCH_VECTOR_SIZE each) */
+    int nvectors;
 } pm_recv_args;
 
 /* Receive one datagram and walk its control data.  Returns the number of

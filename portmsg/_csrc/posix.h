@@ -1,0 +1,57 @@
+/* POSIX prelude: the system headers, pm_socket, the PM_CMSG_* macros the
+ * shared walker is written against, and the layout facts (PM_* sizes and
+ * offsets) the constants table exports.  Compiled before portmsg.h. */
+#define _GNU_SOURCE 1  /* glibc: recvmmsg, sendmmsg, struct in_pktinfo, struct ucred */
+#define __APPLE_USE_RFC_3542 1  /* macOS: the RFC 3542 IPV6_RECVPKTINFO names, not RFC 2292's */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <time.h>
+
+typedef int pm_socket;
+
+#define PM_CMSGHDR struct cmsghdr
+#define PM_CMSG_DATA(c) CMSG_DATA(c)
+#define PM_CMSG_SPACE(n) CMSG_SPACE(n)
+#define PM_CMSG_LEN(n) CMSG_LEN(n)
+
+#define PM_SIZEOF_SOCKADDR_STORAGE sizeof(struct sockaddr_storage)
+#define PM_SA_FAMILY_OFFSET offsetof(struct sockaddr, sa_family)
+#define PM_SA_FAMILY_SIZE sizeof(((struct sockaddr *)0)->sa_family)
+#define PM_SUN_PATH_OFFSET offsetof(struct sockaddr_un, sun_path)
+#define PM_SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+#ifdef IP_PKTINFO
+#define PM_IN_PKTINFO_SIZE sizeof(struct in_pktinfo)
+#define PM_IN_PKTINFO_ADDR_OFFSET offsetof(struct in_pktinfo, ipi_addr)
+#define PM_IN_PKTINFO_IFINDEX_OFFSET offsetof(struct in_pktinfo, ipi_ifindex)
+#define PM_IN_PKTINFO_IFINDEX_SIZE sizeof(((struct in_pktinfo *)0)->ipi_ifindex)
+#define PM_IN_PKTINFO_SPEC_DST_OFFSET offsetof(struct in_pktinfo, ipi_spec_dst)
+#endif
+#ifdef IPV6_PKTINFO
+#define PM_IN6_PKTINFO_SIZE sizeof(struct in6_pktinfo)
+#define PM_IN6_PKTINFO_ADDR_OFFSET offsetof(struct in6_pktinfo, ipi6_addr)
+#define PM_IN6_PKTINFO_IFINDEX_OFFSET offsetof(struct in6_pktinfo, ipi6_ifindex)
+#define PM_IN6_PKTINFO_IFINDEX_SIZE sizeof(((struct in6_pktinfo *)0)->ipi6_ifindex)
+#endif
+#define PM_TIMEVAL_SIZE sizeof(struct timeval)
+#define PM_TIMEVAL_USEC_OFFSET offsetof(struct timeval, tv_usec)
+#define PM_TIMEVAL_USEC_SIZE sizeof(((struct timeval *)0)->tv_usec)
+#define PM_TIMESPEC_SIZE sizeof(struct timespec)
+#define PM_TIMESPEC_NSEC_OFFSET offsetof(struct timespec, tv_nsec)
+#define PM_TIMESPEC_NSEC_SIZE sizeof(((struct timespec *)0)->tv_nsec)
+#define PM_SIZEOF_TIME_T sizeof(time_t)
+#ifdef SCM_CREDENTIALS
+#define PM_UCRED_SIZE sizeof(struct ucred)
+#endif
+#define PM_CMSG_LEN_SIZE sizeof(((struct cmsghdr *)0)->cmsg_len)
+#ifdef MSG_WAITFORONE
+/* recvmmsg / sendmmsg exist wherever MSG_WAITFORONE does (Linux, FreeBSD):
+ * one batch slot is an mmsghdr plus its iovec. */
+#define PM_BATCH_VECTOR_SIZE (sizeof(struct mmsghdr) + sizeof(struct iovec))
+#endif

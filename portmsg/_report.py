@@ -1,0 +1,72 @@
+"""The compiled module's report layout (_csrc/portmsg.h), written down once.
+
+A receive reports, per datagram, a head of HEADER values and RECORD values
+per control message; the glue reads heads, the normalizer reads records.
+`check()` refuses a compiled module built from other sources.  Nothing here
+imports a compiled module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+__all__ = [
+    "ABI",
+    "HEADER",
+    "RECORD",
+    "SAME_CONTROL",
+    "SAME_NAME",
+    "Decode",
+    "NativeControl",
+    "check",
+    "items",
+    "records_room",
+]
+
+ABI = 2  # PM_ABI_VERSION
+HEADER = 6  # PM_HEADER: nbytes, flags, namelen, controllen, nrecords, same
+RECORD = 4  # PM_RECORD: level, type, offset, length
+SAME_NAME = 1  # PM_SAME_NAME: the sender equals the previous datagram's
+SAME_CONTROL = 2  # PM_SAME_CONTROL: the control bytes equal the previous datagram's
+
+NativeControl = tuple[int, int, bytes]
+"""One control message as the stdlib's recvmsg gives it: (level, type, data)."""
+
+T = TypeVar("T")
+Decode = Callable[[bytes, Any, int, bytes, Any, int, int], T]
+"""decode(data, address, native flags, control bytes, records, base, count) -> a message.
+
+records[base : base + RECORD * count] are the datagram's control records,
+valid only during the call."""
+
+
+def check(constants: Mapping[str, int]) -> None:
+    """Raise ImportError unless the compiled module reports in this layout."""
+    expected = {
+        "PM_ABI_VERSION": ABI,
+        "PM_HEADER": HEADER,
+        "PM_RECORD": RECORD,
+        "PM_SAME_NAME": SAME_NAME,
+        "PM_SAME_CONTROL": SAME_CONTROL,
+    }
+    found = {name: constants.get(name) for name in expected}
+    if found != expected:
+        msg = (
+            f"portmsg's compiled module reports {found}, its Python code expects {expected}: "
+            "it was built from other sources; reinstall portmsg"
+        )
+        raise ImportError(msg)
+
+
+def records_room(ancbufsize: int, cmsg_header: int) -> int:
+    """The most records one control buffer can yield: every message takes CMSG_LEN(0) or more."""
+    return ancbufsize // cmsg_header + 1
+
+
+def items(control: bytes, records: Any, base: int, count: int) -> list[NativeControl]:
+    """The (level, type, data) items of one datagram's records."""
+    return [
+        (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
+        for i in range(base, base + RECORD * count, RECORD)
+    ]

@@ -1,0 +1,157 @@
+"""The send path: sendmsg, batches, and native control buffers laid out by the C encoder."""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from . import _args
+from ._report import RECORD
+
+if TYPE_CHECKING:
+    import socket
+
+    from ._hooks import OsHooks
+    from ._sockaddr import SockaddrCodec
+    from ._wait import Waiter
+
+__all__ = ["MAX_BATCH", "Sender"]
+
+MAX_BATCH = 1024  # UIO_MAXIOV: the most datagrams one recvmmsg / sendmmsg takes
+
+
+class Sender:
+    """Send over one compiled portmsg module (pm_send, pm_send_batch, pm_encode)."""
+
+    def __init__(self, ffi: Any, lib: Any, hooks: OsHooks, codec: SockaddrCodec, waiter: Waiter) -> None:
+        self._ffi = ffi
+        self._lib = lib
+        self._hooks = hooks
+        self._codec = codec
+        self._waiter = waiter
+
+    def sendmsg(self, sock: socket.socket, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+        """socket.sendmsg on any platform; arguments are checked in the stdlib's order."""
+        ffi = self._ffi
+        sock = _args.sock_of(sock)
+        flags = _args.c_int(flags)
+        name = b"" if address is None else self._codec.encode(sock.family, address)
+        cbufs = [
+            _args.readable(ffi, item) for item in _args.listed(buffers, "sendmsg() argument 1 must be an iterable")
+        ]
+        control, controllen = self.encode_control(_args.listed(ancdata, "sendmsg() argument 2 must be an iterable"))
+        first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
+        more, nmore = buffer_array(ffi, cbufs[1:])
+        cname = ffi.from_buffer(name) if name else ffi.NULL
+        fd = self._fd(sock)
+        deadline = None
+        while True:
+            fn = self._function(sock, fd)
+            sent = self._lib.pm_send(
+                fn, fd, first, first_len, more, nmore, cname, len(name), control, controllen, flags
+            )
+            if sent >= 0:
+                return int(sent)
+            fd, deadline = self._waiter.recover(sock, int(-sent), deadline, write=True, sliced=False)
+
+    def sendmsg_batch(self, sock: socket.socket, datagrams: list[tuple[Any, Any, list[Any]]], flags: int = 0) -> int:
+        """Send (data, address, ancdata) datagrams in one call (sendmmsg) or a loop; return how many went.
+
+        A count below len(datagrams) means the OS took only those (for
+        example a full non-blocking send buffer); the rest were not sent.
+        """
+        ffi = self._ffi
+        sock = _args.sock_of(sock)
+        flags = _args.c_int(flags)
+        if not 0 < len(datagrams) <= MAX_BATCH:
+            msg = f"datagrams: send between 1 and {MAX_BATCH} at once, not {len(datagrams)}"
+            raise ValueError(msg)
+        family = sock.family
+        items = ffi.new("pm_send_item[]", len(datagrams))
+        keep = []
+        for i, (data, address, ancdata) in enumerate(datagrams):
+            cdata = _args.readable(ffi, data)
+            control, controllen = self.encode_control(list(ancdata))
+            name = b"" if address is None else self._codec.encode(family, address)
+            cname = ffi.from_buffer(name) if name else ffi.NULL
+            keep.append((cdata, control, cname))
+            item = items[i]
+            item.data, item.datalen = cdata, len(cdata)
+            item.name, item.namelen = cname, len(name)
+            item.control, item.controllen = control, controllen
+        fd = self._fd(sock)
+        deadline = None
+        while True:
+            sent = int(self._lib.pm_send_batch(self._function(sock, fd), fd, items, len(datagrams), flags))
+            if sent >= 0:
+                return sent
+            fd, deadline = self._waiter.recover(sock, -sent, deadline, write=True, sliced=False)
+
+    def encode_control(self, ancdata: list[Any]) -> tuple[Any, int]:
+        """Lay out (level, type, data) items as a native control buffer: (cdata, length), (NULL, 0) for none.
+
+        Raises:
+            TypeError / OverflowError: an item the stdlib's sendmsg would refuse.
+            OSError(EOPNOTSUPP): control messages cannot be sent on this platform (Wine).
+
+        """
+        ffi = self._ffi
+        if not ancdata:
+            return ffi.NULL, 0
+        n = len(ancdata)
+        records = ffi.new("long long[]", RECORD * n)
+        payloads = []
+        offset = total = 0
+        for i, item in enumerate(ancdata):
+            try:
+                level, kind, data = item
+            except (TypeError, ValueError):
+                size = len(item) if hasattr(item, "__len__") else "?"
+                msg = f"[sendmsg() ancillary data items]() argument must be sequence of length 3, not {size}"
+                raise TypeError(msg) from None
+            level, kind = _args.c_int(level), _args.c_int(kind)
+            payload = _bytes(data)
+            records[RECORD * i : RECORD * i + RECORD] = [level, kind, offset, len(payload)]
+            payloads.append(payload)
+            offset += len(payload)
+            total += int(self._lib.pm_cmsg_space(len(payload)))
+        if self._hooks.send_controls_refused:
+            msg = f"{self._hooks.send_controls_refused}; nothing was sent"
+            raise OSError(errno.EOPNOTSUPP, msg)
+        blob = b"".join(payloads)
+        control = ffi.new("char[]", total)
+        used = self._lib.pm_encode(records, n, ffi.from_buffer(blob), control, total)
+        if used != total:  # cannot happen: total is the sum of CMSG_SPACEs and every value was checked
+            msg = "ancillary data does not fit"
+            raise OSError(errno.EINVAL, msg)
+        return control, total
+
+    def _fd(self, sock: socket.socket) -> int:
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._hooks.error(self._hooks.closed)
+        return fd
+
+    def _function(self, sock: socket.socket, fd: int) -> Any:
+        functions = self._hooks.functions
+        return self._ffi.NULL if functions is None else functions(sock, fd)[1]
+
+
+def buffer_array(ffi: Any, cbufs: list[Any]) -> tuple[Any, int]:
+    """Cffi buffers as a pm_buf array and its length ((NULL, 0) for none)."""
+    if not cbufs:
+        return ffi.NULL, 0
+    array = ffi.new("pm_buf[]", len(cbufs))
+    for i, cbuf in enumerate(cbufs):
+        array[i].base = cbuf
+        array[i].len = len(cbuf)
+    return array, len(cbufs)
+
+
+def _bytes(item: object) -> bytes:
+    """Copy a bytes-like object (same TypeError text as the stdlib)."""
+    try:
+        return bytes(memoryview(item))  # type: ignore[arg-type]
+    except TypeError:
+        msg = f"a bytes-like object is required, not '{type(item).__name__}'"
+        raise TypeError(msg) from None

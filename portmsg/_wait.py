@@ -1,0 +1,121 @@
+"""Waiting and retrying after a call that did not complete: EINTR, the socket's timeout, blocking waits.
+
+The policy is the stdlib's: a non-blocking socket raises BlockingIOError, a
+timeout socket waits and raises TimeoutError("timed out"), EINTR is retried
+(PEP 475).  One difference in mechanism: where the OS has MSG_DONTWAIT,
+receives on a blocking socket never block in the kernel but wait here in
+slices, so that a close from another thread ends them (a recvmsg blocked in
+the kernel would hang); the descriptor is read again after every wait, so a
+number reused by another socket is never read from.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import struct
+
+    from ._hooks import OsHooks
+
+__all__ = ["CLOSE_CHECK", "Waiter", "ready"]
+
+CLOSE_CHECK = 0.25
+"""Seconds a blocking receive waits between checks that its socket is still open."""
+
+
+def ready(fd: int, timeout: float, *, write: bool) -> bool:
+    """Wait until fd is readable (or writable), or timeout seconds pass; True if ready."""
+    if sys.platform == "win32":
+        ready_lists = select.select([], [fd], [fd], timeout) if write else select.select([fd], [], [fd], timeout)
+        return any(ready_lists)
+    poller = select.poll()
+    poller.register(fd, (select.POLLOUT if write else select.POLLIN) | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
+
+
+class Waiter:
+    """Decides, after a failed call, whether to retry, wait, or raise as the stdlib does.
+
+    Args:
+        hooks: the OS's error codes and exception mapping.
+        timeval: the layout of SO_RCVTIMEO's struct timeval (seconds, microseconds),
+            read where receives wait in slices, so a hand-set receive timeout is
+            honoured there too; None where the kernel does the waiting.
+
+    """
+
+    def __init__(self, hooks: OsHooks, timeval: struct.Struct | None) -> None:
+        self._hooks = hooks
+        self._timeval = timeval
+
+    def recover(
+        self, sock: socket.socket, code: int, deadline: float | None, *, write: bool, sliced: bool
+    ) -> tuple[int, float | None]:
+        """Return the descriptor to retry on and the deadline, or raise.
+
+        Args:
+            sock: the socket the call was made on.
+            code: the OS error code the call failed with.
+            deadline: time.monotonic() at which a timeout socket gives up (None at first).
+            write: the call was a send.
+            sliced: the call was made non-blocking by us (MSG_DONTWAIT), not by the
+                caller: a blocking socket then waits here.
+
+        """
+        hooks = self._hooks
+        if code == hooks.eintr:
+            return self._fd_after_wait(sock), deadline  # PEP 475: signal handlers run as we return
+        if code not in hooks.would_block:
+            raise hooks.error(code)
+        timeout = sock.gettimeout()
+        if timeout is None and sliced:
+            self._wait_blocking(sock, code)
+            return self._fd_after_wait(sock), None
+        if timeout:
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            remaining = deadline - time.monotonic()
+            if remaining > 0 and ready(sock.fileno(), remaining, write=write):
+                return self._fd_after_wait(sock), deadline
+            msg = "timed out"
+            raise TimeoutError(msg)
+        raise hooks.error(code)
+
+    def _wait_blocking(self, sock: socket.socket, code: int) -> None:
+        """Wait for a blocking socket in slices; EAGAIN after SO_RCVTIMEO, as the kernel would."""
+        limit = self._rcvtimeo(sock)
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            fd = sock.fileno()
+            if fd < 0:
+                raise self._hooks.error(self._hooks.closed)
+            step = CLOSE_CHECK if deadline is None else min(CLOSE_CHECK, deadline - time.monotonic())
+            if step <= 0:
+                raise self._hooks.error(code)
+            if ready(fd, step, write=False):
+                return
+
+    def _rcvtimeo(self, sock: socket.socket) -> float | None:
+        """The socket's SO_RCVTIMEO in seconds, None when unset (0) or unknown."""
+        if self._timeval is None:
+            return None
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._timeval.size)
+        except OSError:
+            return None
+        seconds, micros = self._timeval.unpack(raw)
+        limit: float = seconds + micros / 1e6
+        return limit or None
+
+    def _fd_after_wait(self, sock: socket.socket) -> int:
+        """The socket's descriptor now: another thread may have closed it while we waited."""
+        fd = sock.fileno()
+        if fd < 0:
+            raise self._hooks.error(self._hooks.closed)
+        return fd
