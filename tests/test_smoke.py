@@ -17,7 +17,7 @@ CONSTANTS_TXT = Path(__file__).resolve().parent.parent / "portmsg" / "_csrc" / "
 
 
 def test_backend_matches_platform() -> None:
-    assert portmsg.BACKEND == ("winsock" if sys.platform == "win32" else "posix")
+    assert ("winsock" if sys.platform == "win32" else "posix") == portmsg.BACKEND
     assert portmsg.PLATFORM.startswith(("windows ", "wine ") if sys.platform == "win32" else sys.platform)
 
 
