@@ -1,6 +1,6 @@
 """User-space instructions per datagram, under callgrind (stable to well under 1%).
 
-    python benchmarks/instructions.py [--n 2000]
+    python benchmarks/instructions.py [--n 2000] [METHOD ...]
 
 Runs each receive method in its own `valgrind --tool=callgrind` process:
 once queueing n 64-byte datagrams and draining them, once only queueing
@@ -11,6 +11,7 @@ receive costs (the kernel's share is not counted), side by side.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -19,13 +20,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-METHODS = [
-    "stdlib recvmsg (raw)",
-    "stdlib recvmsg + parse pktinfo",
-    "portmsg.recvmsg",
-    "portmsg.recv + .packet_info",
-    "portmsg.recv_batch(32) + .packet_info",
-]
+sys.path.insert(0, str(HERE))
+from bench_recv import BASELINE, METHODS  # noqa: E402 - the same methods, side by side
 
 CHILD = """
 import sys
@@ -47,7 +43,7 @@ if {drain}:
 def instructions(name: str, n: int, *, drain: bool) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
-        subprocess.run(
+        result = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -56,9 +52,13 @@ def instructions(name: str, n: int, *, drain: bool) -> int:
                 "-c",
                 CHILD.format(here=str(HERE), name=name, n=n, drain=drain),
             ],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts every run
         )
+        if not out.exists():
+            sys.exit(f"instructions: the child failed:\n{result.stderr}")
         match = re.search(r"^summary:\s+(\d+)", out.read_text(), re.MULTILINE)
         assert match, "callgrind wrote no summary"
         return int(match.group(1))
@@ -67,18 +67,21 @@ def instructions(name: str, n: int, *, drain: bool) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("methods", nargs="*", help="methods to count (default: all); the baseline is always counted")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         print("valgrind is not installed (apt-get install valgrind): no instruction counts")
         return 0
-    base_name = "stdlib recvmsg + parse pktinfo"
+    names = args.methods or list(METHODS)
+    if BASELINE not in names:
+        names.insert(0, BASELINE)
     figures = {
         name: (instructions(name, args.n, drain=True) - instructions(name, args.n, drain=False)) / args.n
-        for name in METHODS
+        for name in names
     }
     print(f"{'method':<40} {'instructions/datagram':>22} {'ratio':>7}")
     for name, value in figures.items():
-        print(f"{name:<40} {value:>22.0f} {value / figures[base_name]:>7.2f}")
+        print(f"{name:<40} {value:>22.0f} {value / figures[BASELINE]:>7.2f}")
     return 0
 
 

@@ -79,6 +79,7 @@ def readable(ffi: Any, item: object) -> Any:
 def writable(ffi: Any, items: list[Any], error: str) -> list[Any]:
     """Cffi views of writable buffers the C side fills; TypeError(error) otherwise."""
     try:
-        return [ffi.from_buffer(item, require_writable=True) for item in items]
+        chars = ffi.typeof("char[]")
+        return [ffi.from_buffer(chars, item, True) for item in items]  # noqa: FBT003 - require_writable
     except (TypeError, BufferError):
         raise TypeError(error) from None

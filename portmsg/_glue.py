@@ -2,8 +2,9 @@
 
 `CffiBackend` wires the shared parts around one compiled module (buffers:
 _scratch.py, waiting: _wait.py, addresses: _sockaddr.py, sending:
-_send.py) and holds the receive entry points.  What differs per OS comes in
-as an `OsHooks` (_hooks.py); this module never imports a compiled module.
+_send.py, decoding: _normalize.py) and holds the receive entry points.
+What differs per OS comes in as an `OsHooks` (_hooks.py); this module never
+imports a compiled module.
 """
 
 from __future__ import annotations
@@ -13,29 +14,30 @@ import operator
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _args
+from ._normalize import Normalizer
 from ._report import HEADER, RECORD, SAME_CONTROL, SAME_NAME, check, items, records_room
 from ._scratch import Scratches
-from ._send import Sender
+from ._send import Sender, buffer_array
 from ._sockaddr import SockaddrCodec
+from ._types import Message
 from ._wait import Waiter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._hooks import OsHooks
-    from ._report import Decode, NativeControl
+    from ._report import NativeControl
     from ._scratch import Scratch
 
 __all__ = ["CffiBackend", "Level1Result", "RecvIntoResult", "read_constants"]
 
 Level1Result = tuple[bytes, list["NativeControl"], int, Any]
 RecvIntoResult = tuple[int, list["NativeControl"], int, Any]
-T = TypeVar("T")
-
 _SOCKET = socket.socket
+_new_tuple = tuple.__new__  # Message(...) without its __new__ frame
 _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
 
@@ -76,16 +78,20 @@ class CffiBackend:
         )
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
+        self.normalizer = Normalizer(c)
         # The hot paths read these as attributes of self, bound once here.
         self._plain = hooks.plain
         self._dontwait = hooks.dontwait
         self._single = self.scratches.single
         self._fit = self.scratches.fit
         self._address = self.codec.decode
+        self._flags_seen = self.normalizer.flags_seen
+        self._control_sets = self.normalizer.control_sets
+        self._message = self.normalizer.message
         self._pm_recv = lib.pm_recv
+        self._pm_recv_into = lib.pm_recv_into
         self._pm_recv_batch = lib.pm_recv_batch
         self._unpack = ffi.unpack
-        self.level1 = self._level1  # one bound method, not one per call
 
     # -- control-message sizes ---------------------------------------------------------
 
@@ -108,52 +114,109 @@ class CffiBackend:
         raise OverflowError(msg)
 
     # -- receive ---------------------------------------------------------------------
+    #
+    # A receive is one flat Python frame: the C call, then the datagram's
+    # objects, reusing the sender address / control bytes the C side reports
+    # unchanged (PM_SAME_*) and decoded results the normalizer has seen
+    # before.  Only a miss or a failure calls out (_message, _level1_items,
+    # _checked, _receive_checked): every Python call saved here is a few
+    # percent of a loopback receive.
 
-    def receive(self, sock: Any, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]) -> T:
-        """One datagram, handed to decode (see _report.Decode).
+    def receiver(self, *, level1: bool) -> Callable[..., Any]:  # noqa: C901 - the hot path is flat on purpose
+        """The flat receive: f(sock, bufsize, ancbufsize=0, flags=0, /) -> recvmsg's tuple (level1) or a Message.
 
-        The hot path of recvmsg and recv, written out flat on purpose: every
-        Python call here costs a few percent of a loopback receive.  Only
-        failures and unusual sockets leave it (_receive_checked).
+        Built once per result shape, as a closure: its state is in local cells,
+        the cheapest names Python has, and recvmsg needs no frame around it.
         """
-        pool = self._single
-        try:
-            st = pool.pop()
-        except IndexError:
-            st = self.scratches.new()
-        try:
-            if bufsize != st.datalen or ancbufsize != st.controllen:
-                self._fit(st, bufsize, ancbufsize)
-            if type(sock) is _SOCKET and self._plain:
-                n = self._pm_recv(sock.fileno(), flags | self._dontwait, st.args)
-                if n < 0:
-                    n = self._receive_checked(sock, st.args, flags, 0, -n)
-            else:
-                n = self._receive_checked(sock, st.args, flags, 0)
-            h = st.head_view
-            same = h[5]
-            if same & SAME_CONTROL:
-                control = st.last_control
-            else:
-                control = st.last_control = st.control_view[: h[3]].tobytes()
-            try:
-                nbytes = h[0]
-                # With MSG_TRUNC as input Linux returns the full length: clip it, as CPython does.
-                data = st.data_view[: nbytes if nbytes < bufsize else bufsize].tobytes()  # noqa: FURB136 - min() costs a call
-                if not same & SAME_NAME:
-                    st.last_address = self._address(st.name_view[: h[2]].tobytes())
-                return decode(data, st.last_address, h[1], control, st.records_view, 0, n)
-            except BaseException:
-                self._discard(st, [(control, st.records_view, 0, n)])
-                raise
-        finally:
-            pool.append(st)
+        pool, new_scratch, pm_recv = self._single, self.scratches.new, self._pm_recv
+        plain_socket = _SOCKET if self.hooks.plain else None
+        dontwait, address_of, checked, sizes = self._dontwait, self._address, self._receive_checked, self._sizes
+        flags_seen, control_sets, message, level1_cache, level1_items = (
+            self._flags_seen,
+            self._control_sets,
+            self._message,
+            self._level1_cache,
+            self._level1_items,
+        )
+        discard, caller = self._discard, "recvmsg" if level1 else "recv"
 
+        def receive(sock: Any, bufsize: int, ancbufsize: int = 0, flags: int = 0, /) -> Any:  # noqa: PLR0912
+            try:
+                st = pool.pop()
+            except IndexError:
+                st = new_scratch()
+            try:
+                # The sizes validated last time are these very objects: nothing to check or fit.
+                if bufsize is not st.bufsize_key or ancbufsize is not st.ancbufsize_key or type(flags) is not int:
+                    bufsize, ancbufsize, flags = sizes(sock, st, bufsize, ancbufsize, flags, caller)
+                args = st.args
+                if type(sock) is plain_socket:
+                    n = pm_recv(sock.fileno(), flags | dontwait, args)
+                    if n < 0:
+                        n = checked(sock, args, flags, lambda fd, f: pm_recv(fd, f, args), -n)
+                else:
+                    n = checked(sock, args, flags, lambda fd, f: pm_recv(fd, f, args))
+                h = st.head_view
+                same = h[5]
+                if same & SAME_CONTROL:
+                    control = st.last_control
+                else:
+                    control = st.last_control = st.control_bytes[: h[3]]
+                try:
+                    nbytes = h[0]
+                    # With MSG_TRUNC as input Linux returns the full length: clip it, as CPython does.
+                    data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136 - min() costs a call
+                    if not same & SAME_NAME:
+                        st.last_address = address_of(st.name_bytes[: h[2]])
+                    if level1:
+                        if not n:
+                            return data, [], h[1], st.last_address
+                        items = level1_cache.get(control)
+                        if items is None:
+                            items = level1_items(control, st.records_view, 0, n)
+                        return data, list(items), h[1], st.last_address
+                    msg_flags = flags_seen.get(h[1])
+                    controls = control_sets.get(control) if n else ()
+                    if msg_flags is None or controls is None:
+                        return message(data, st.last_address, h[1], control, st.records_view, 0, n)
+                    return _new_tuple(Message, (data, st.last_address, msg_flags, controls))
+                except BaseException:
+                    discard(st, [(control, st.records_view, 0, n)])
+                    raise
+            finally:
+                pool.append(st)
+
+        return receive
+
+    def _sizes(
+        self, sock: Any, st: Scratch, bufsize: Any, ancbufsize: Any, flags: Any, caller: str
+    ) -> tuple[int, int, int]:
+        """Check the arguments in the stdlib's order and fit st to them; remember them for the identity check."""
+        _args.sock_of(sock)
+        bufsize, ancbufsize, flags = _args.ssize(bufsize), _args.ssize(ancbufsize), _args.c_int(flags)
+        if bufsize < 0:
+            msg = f"negative buffer size in {caller}()"
+            raise ValueError(msg)
+        if ancbufsize < 0:
+            msg = "invalid ancillary data buffer length"
+            raise ValueError(msg)
+        if bufsize != st.datalen or ancbufsize != st.controllen:
+            self._fit(st, bufsize, ancbufsize)
+        st.bufsize_key, st.ancbufsize_key = bufsize, ancbufsize
+        return bufsize, ancbufsize, flags
+
+    @overload
     def receive_into(
-        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, decode: Decode[T]
-    ) -> tuple[int, T]:
-        """One datagram into the caller's buffers (cffi views); decode gets data b""."""
-        ffi = self.ffi
+        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: Literal[True]
+    ) -> tuple[int, Level1Result]: ...
+    @overload
+    def receive_into(
+        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: Literal[False]
+    ) -> tuple[int, Message]: ...
+    def receive_into(  # noqa: PLR0912 - the hot path is flat on purpose
+        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: bool
+    ) -> tuple[int, Level1Result | Message]:
+        """One datagram into the caller's buffers (cffi views): (nbytes, result whose data is b"")."""
         pool = self._single
         try:
             st = pool.pop()
@@ -163,63 +226,87 @@ class CffiBackend:
         try:
             if ancbufsize != st.controllen:
                 self._fit(st, max(st.datalen, 0), ancbufsize)
-            # Point the preset arguments at the caller's buffers for this one call.
-            args.data, args.datalen = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
-            if len(cbufs) > 1:
-                from ._send import buffer_array  # noqa: PLC0415 - only scatter receives need it
-
-                args.more, args.nmore = buffer_array(ffi, cbufs[1:])
-            n = self._receive_checked(sock, args, flags, 0)
+            first, length = (cbufs[0], len(cbufs[0])) if cbufs else (self.ffi.NULL, 0)
+            if len(cbufs) > 1:  # scatter: the further buffers ride in args for this call
+                more, nmore = buffer_array(self.ffi, cbufs[1:])  # `more` keeps the array alive
+                args.more, args.nmore = more, nmore
+            pm_recv_into = self._pm_recv_into
+            if type(sock) is _SOCKET and self._plain:
+                n = pm_recv_into(sock.fileno(), flags | self._dontwait, args, first, length)
+                if n < 0:
+                    n = self._receive_checked(
+                        sock, args, flags, lambda fd, f: pm_recv_into(fd, f, args, first, length), -n
+                    )
+            else:
+                n = self._receive_checked(sock, args, flags, lambda fd, f: pm_recv_into(fd, f, args, first, length))
             h = st.head_view
             same = h[5]
             if same & SAME_CONTROL:
                 control = st.last_control
             else:
-                control = st.last_control = st.control_view[: h[3]].tobytes()
+                control = st.last_control = st.control_bytes[: h[3]]
             try:
                 if not same & SAME_NAME:
-                    st.last_address = self._address(st.name_view[: h[2]].tobytes())
-                return h[0], decode(b"", st.last_address, h[1], control, st.records_view, 0, n)
+                    st.last_address = self._address(st.name_bytes[: h[2]])
+                if level1:
+                    items = self._level1_items(control, st.records_view, 0, n) if n else ()
+                    return h[0], (b"", list(items), h[1], st.last_address)
+                msg_flags = self._flags_seen.get(h[1])
+                controls = self._control_sets.get(control) if n else ()
+                if msg_flags is None or controls is None:
+                    return h[0], self._message(b"", st.last_address, h[1], control, st.records_view, 0, n)
+                return h[0], _new_tuple(Message, (b"", st.last_address, msg_flags, controls))
             except BaseException:
                 self._discard(st, [(control, st.records_view, 0, n)])
                 raise
         finally:
-            args.data, args.datalen = st.data, max(0, st.datalen)
-            args.more, args.nmore = ffi.NULL, 0
+            if len(cbufs) > 1:
+                args.more, args.nmore = self.ffi.NULL, 0
             pool.append(st)
 
-    def receive_batch(
-        self, sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int, decode: Decode[T]
-    ) -> list[T]:
-        """Up to count datagrams in one call, blocking for the first only; each handed to decode."""
+    def receive_batch(self, sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:
+        """Up to count datagrams in one call, blocking for the first only."""
         st = self.scratches.take_batch(count, bufsize, ancbufsize)
         try:
-            got = self._receive_checked(sock, st.args, flags, count)
+            args, pm_recv_batch = st.args, self._pm_recv_batch
+            got = self._receive_checked(sock, args, flags, lambda fd, f: pm_recv_batch(fd, f, count, args))
             heads = self._unpack(st.head, HEADER * got)
-            records, data_view, control_view, name_view = st.records_view, st.data_view, st.control_view, st.name_view
-            dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), st.args.namelen
+            records, data_bytes, control_bytes, name_bytes = (
+                st.records_view,
+                st.data_bytes,
+                st.control_bytes,
+                st.name_bytes,
+            )
+            dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), args.namelen
             stride = RECORD * records_room(ancbufsize, self._cmsg_header)
             address, control = st.last_address, st.last_control
-            messages: list[T] = []
+            flags_seen, control_sets, address_of = self._flags_seen, self._control_sets, self._address
+            messages: list[Message] = []
+            append = messages.append
             try:
                 for i in range(got):
                     h = HEADER * i
                     nbytes, same = heads[h], heads[h + 5]
                     if not same & SAME_NAME:
                         start = i * nameslot
-                        address = self._address(name_view[start : start + heads[h + 2]].tobytes())
+                        address = address_of(name_bytes[start : start + heads[h + 2]])
                     if not same & SAME_CONTROL:
                         start = i * controlslot
-                        control = control_view[start : start + heads[h + 3]].tobytes()
+                        control = control_bytes[start : start + heads[h + 3]]
                     start = i * dataslot
-                    data = data_view[start : start + (nbytes if nbytes < bufsize else bufsize)].tobytes()  # noqa: FURB136
-                    messages.append(decode(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
+                    data = data_bytes[start : start + (nbytes if nbytes < bufsize else bufsize)]  # noqa: FURB136
+                    msg_flags = flags_seen.get(heads[h + 1])
+                    controls = control_sets.get(control) if heads[h + 4] else ()
+                    if msg_flags is None or controls is None:
+                        append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
+                    else:
+                        append(_new_tuple(Message, (data, address, msg_flags, controls)))
             except BaseException:  # nothing is handed over: close every datagram's descriptors
                 self._discard(
                     st,
                     [
                         (
-                            control_view[j * controlslot : j * controlslot + heads[HEADER * j + 3]].tobytes(),
+                            control_bytes[j * controlslot : j * controlslot + heads[HEADER * j + 3]],
                             records,
                             j * stride,
                             heads[HEADER * j + 4],
@@ -233,21 +320,24 @@ class CffiBackend:
         finally:
             self.scratches.give_batch(st)
 
-    def _receive_checked(self, sock: Any, args: Any, flags: int, count: int, failed: int = 0) -> int:
-        """A receive (count 0) or batch with every check the fast path skips, retried and waited for.
+    def _receive_checked(
+        self, sock: Any, args: Any, flags: int, call: Callable[[int, int], int], failed: int = 0
+    ) -> int:
+        """A receive with every check the fast path skips, retried and waited for.
 
         Args:
             sock: a socket, or a wrapper around one (see _args.sock_of).
-            args: the preset pm_recv_args.
+            args: the preset pm_recv_args (its function pointer is set here on Windows).
             flags: the caller's input flags.
-            count: datagrams for a batch; 0 for one receive.
+            call: call(fd, flags) makes the C call: pm_recv, pm_recv_into or pm_recv_batch.
             failed: the error code of a fast-path call already made, or 0.
 
         Returns:
-            The records count (one receive) or datagram count (batch).
+            What the call returned: the records count, or the datagram count of a batch.
 
         """
         sock = _args.sock_of(sock)
+        flags = _args.c_int(flags)
         hooks = self.hooks
         if hooks.recv_flags is not None and flags & ~hooks.recv_flags:
             msg = f"flags: {hooks.name} receives take only {hooks.recv_flags:#x} (MSG_PEEK) as input, not {flags:#x}"
@@ -262,9 +352,7 @@ class CffiBackend:
             if not code:
                 if hooks.functions is not None:
                     args.fn = hooks.functions(sock, fd)[0]
-                n: int = (
-                    self._pm_recv_batch(fd, call_flags, count, args) if count else self._pm_recv(fd, call_flags, args)
-                )
+                n = call(fd, call_flags)
                 if n >= 0:
                     return n
                 code = -n
@@ -277,19 +365,15 @@ class CffiBackend:
         for control, records, base, count in datagrams:
             self.close_fds(items(control, records, base, count))
 
-    def _level1(
-        self, data: bytes, address: Any, flags: int, control: bytes, records: Any, base: int, count: int
-    ) -> Level1Result:
-        """The Decode of Level 1: the stdlib's (data, ancdata, msg_flags, address)."""
-        if not count:
-            return data, [], flags, address
+    def _level1_items(self, control: bytes, records: Any, base: int, count: int) -> tuple[NativeControl, ...]:
+        """A datagram's Level-1 (level, type, data) items, kept by control bytes for the next identical set."""
         cached = self._level1_cache.get(control)
         if cached is None:
             cached = tuple(items(control, records, base, count))
             if len(self._level1_cache) >= _LEVEL1_CACHE_SIZE:
                 self._level1_cache.clear()
             self._level1_cache[control] = cached
-        return data, list(cached), flags, address
+        return cached
 
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
         """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""

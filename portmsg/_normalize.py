@@ -142,8 +142,14 @@ class Normalizer:
         native_flags = {flag: c[name] for flag, name in _FLAG_NAMES.items() if name in c}
         self._flags_from = tuple((native, flag) for flag, native in native_flags.items())
         self._flags_to = native_flags
-        self._flag_cache: dict[int, MsgFlag] = {}
-        self._cache: dict[bytes, tuple[Control, ...]] = {}
+        self.flags_seen: dict[int, MsgFlag] = {}
+        """Native flag values already mapped (the receive paths look here first)."""
+        self.control_sets: dict[bytes, tuple[Control, ...]] = {}
+        """Control bytes already decoded -> their controls (the receive paths look here first).
+
+        A server sees the same control bytes over and over (same destination,
+        TOS, TTL); sets with a Timestamp (new every time) or descriptors are
+        never kept."""
 
     # -- decoders built from layout constants -------------------------------
 
@@ -224,13 +230,12 @@ class Normalizer:
         """Decode a receive's control bytes, with the records the C walker reported.
 
         records[base : base + RECORD * count] hold [level, type, offset, length]
-        per control message (_report.py).  A server sees the same control bytes over and
-        over (same destination, TOS, TTL): decoded sets are cached by those
-        bytes, except sets with a Timestamp (new every time) or descriptors.
+        per control message (_report.py).  Decoded sets are kept in
+        `control_sets`, except sets with a Timestamp or descriptors.
         """
         if not count:
             return ()
-        cached = self._cache.get(control)
+        cached = self.control_sets.get(control)
         if cached is not None:
             return cached
         controls = self.normalize(
@@ -238,20 +243,20 @@ class Normalizer:
             for i in range(base, base + RECORD * count, RECORD)
         )
         if not any(type(c) in _UNCACHED for c in controls):
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[control] = controls
+            if len(self.control_sets) >= _CACHE_SIZE:
+                self.control_sets.clear()
+            self.control_sets[control] = controls
         return controls
 
     def message(
         self, data: bytes, address: Any, native_flags: int, control: bytes, records: Any, base: int, count: int
     ) -> Message:
-        """Build a Message from one receive's parts (the backends' decode hook)."""
-        flags = self._flag_cache.get(native_flags)
+        """Build a Message from one receive's parts (the receive paths call this when a lookup misses)."""
+        flags = self.flags_seen.get(native_flags)
         if flags is None:
             flags = self.flags_from_native(native_flags)
         if count:
-            controls = self._cache.get(control)
+            controls = self.control_sets.get(control)
             if controls is None:
                 controls = self.from_records(control, records, base, count)
         else:
@@ -260,15 +265,15 @@ class Normalizer:
 
     def flags_from_native(self, value: int) -> MsgFlag:
         """Map native flag bits onto MsgFlag; bits with no portable meaning are dropped."""
-        cached = self._flag_cache.get(value)
+        cached = self.flags_seen.get(value)
         if cached is not None:
             return cached
         result = MsgFlag(0)
         for native, flag in self._flags_from:
             if value & native:
                 result |= flag
-        if len(self._flag_cache) < 256:  # noqa: PLR2004 - flag combinations are few
-            self._flag_cache[value] = result
+        if len(self.flags_seen) < 256:  # noqa: PLR2004 - flag combinations are few
+            self.flags_seen[value] = result
         return result
 
     def flags_to_native(self, flags: MsgFlag) -> int:

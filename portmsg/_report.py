@@ -8,8 +8,10 @@ imports a compiled module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "ABI",
@@ -17,14 +19,13 @@ __all__ = [
     "RECORD",
     "SAME_CONTROL",
     "SAME_NAME",
-    "Decode",
     "NativeControl",
     "check",
     "items",
     "records_room",
 ]
 
-ABI = 2  # PM_ABI_VERSION
+ABI = 3  # PM_ABI_VERSION
 HEADER = 6  # PM_HEADER: nbytes, flags, namelen, controllen, nrecords, same
 RECORD = 4  # PM_RECORD: level, type, offset, length
 SAME_NAME = 1  # PM_SAME_NAME: the sender equals the previous datagram's
@@ -32,13 +33,6 @@ SAME_CONTROL = 2  # PM_SAME_CONTROL: the control bytes equal the previous datagr
 
 NativeControl = tuple[int, int, bytes]
 """One control message as the stdlib's recvmsg gives it: (level, type, data)."""
-
-T = TypeVar("T")
-Decode = Callable[[bytes, Any, int, bytes, Any, int, int], T]
-"""decode(data, address, native flags, control bytes, records, base, count) -> a message.
-
-records[base : base + RECORD * count] are the datagram's control records,
-valid only during the call."""
 
 
 def check(constants: Mapping[str, int]) -> None:

@@ -23,21 +23,23 @@ class Scratch:
     """One set of receive buffers for `slots` datagrams, preset in `args` (a pm_recv_args *)."""
 
     __slots__ = (
+        "ancbufsize_key",
         "args",
+        "bufsize_key",
         "control",
+        "control_bytes",
         "control_size",
-        "control_view",
         "controllen",
         "data",
+        "data_bytes",
         "data_size",
-        "data_view",
         "datalen",
         "head",
         "head_view",
         "last_address",
         "last_control",
         "name",
-        "name_view",
+        "name_bytes",
         "prev_control",
         "prev_name",
         "records",
@@ -50,6 +52,7 @@ class Scratch:
         self.args = args
         self.slots = slots
         empty = memoryview(b"")
+        # *_bytes are cffi buffers over the C arrays: slicing one gives a bytes object in one step.
         self.data: Any = None
         self.name: Any = None
         self.control: Any = None
@@ -62,9 +65,13 @@ class Scratch:
         # reports the same sender / control bytes (PM_SAME_*).
         self.last_address: Any = None
         self.last_control = b""
-        self.data_view = self.name_view = self.control_view = self.records_view = self.head_view = empty
+        self.data_bytes = self.name_bytes = self.control_bytes = b""
+        self.records_view = self.head_view = empty
         # Allocated sizes (-1: nothing yet) and the sizes preset in args.
         self.data_size = self.control_size = self.datalen = self.controllen = -1
+        # The very size objects the last flat receive validated and fitted (see _glue.receiver).
+        self.bufsize_key: object = None
+        self.ancbufsize_key: object = None
 
 
 class Scratches:
@@ -95,7 +102,7 @@ class Scratches:
         st = Scratch(self._ffi.new("pm_recv_args *"), slots)
         args = st.args
         st.name = alloc("char[]", self._name_size * slots)
-        st.name_view = memoryview(self._ffi.buffer(st.name))
+        st.name_bytes = self._ffi.buffer(st.name)
         args.name = st.name
         args.namelen = self._name_size
         st.head = alloc("long long[]", HEADER * slots)
@@ -113,9 +120,10 @@ class Scratches:
     def fit(self, st: Scratch, bufsize: int, ancbufsize: int) -> None:
         """Preset st for `bufsize` data and `ancbufsize` control bytes per datagram, growing as needed."""
         args, slots, alloc = st.args, st.slots, self._alloc
+        st.bufsize_key = st.ancbufsize_key = None
         if bufsize > st.data_size or (st.data_size > KEEP_BYTES >= bufsize):
             st.data = alloc("char[]", max(bufsize, 1) * slots)
-            st.data_view = memoryview(self._ffi.buffer(st.data))
+            st.data_bytes = self._ffi.buffer(st.data)
             st.data_size = bufsize
             args.data = st.data
         if bufsize != st.datalen:
@@ -123,7 +131,7 @@ class Scratches:
         if ancbufsize > st.control_size or (st.control_size > KEEP_BYTES >= ancbufsize):
             room = records_room(ancbufsize, self._cmsg_header)
             st.control = alloc("char[]", max(ancbufsize, 1) * slots)
-            st.control_view = memoryview(self._ffi.buffer(st.control))
+            st.control_bytes = self._ffi.buffer(st.control)
             st.records = alloc("long long[]", RECORD * room * slots)
             st.records_view = memoryview(self._ffi.buffer(st.records)).cast("q")
             st.prev_control = alloc("char[]", max(ancbufsize, 1))

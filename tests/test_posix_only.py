@@ -229,51 +229,53 @@ def test_each_peek_hands_over_fresh_descriptors_and_nothing_leaks(unix_pair) -> 
     assert _open_fds() == before
 
 
-def test_descriptors_are_closed_when_decoding_fails_after_the_call(unix_pair) -> None:
-    """An error after the syscall (here: a decode hook that raises) must not leak what arrived."""
+def _failing_decode(*args: object) -> None:
+    """Stands in for the normalizer's decoding: an error after the syscall took the datagram."""
+    raise MemoryError
+
+
+def test_descriptors_are_closed_when_decoding_fails_after_the_call(unix_pair, monkeypatch) -> None:
+    """An error after the syscall (here: the decoder raising) must not leak what arrived."""
     sender, receiver = unix_pair
     before = _open_fds()
     _send_devnull(sender, b"x", 3)
-
-    def failing_decode(*args: object) -> None:
-        raise MemoryError
-
+    monkeypatch.setattr(portmsg._api.NORMALIZER, "from_records", _failing_decode)
     with pytest.raises(MemoryError):
-        portmsg._api.IMPL.receive(receiver, 100, 1024, 0, failing_decode)
+        portmsg.recv(receiver)
     assert _open_fds() == before
 
 
-def test_batch_descriptors_are_closed_when_decoding_fails(unix_pair) -> None:
+def test_batch_descriptors_are_closed_when_decoding_fails(unix_pair, monkeypatch) -> None:
     """When a batch fails half-way nothing is handed over, so every descriptor in it is closed."""
     sender, receiver = unix_pair
     before = _open_fds()
     _send_devnull(sender, b"x", 1, datagrams=3)
     calls = []
 
+    decode = portmsg._api.NORMALIZER.from_records
+
     def decode_then_fail(*args: object) -> object:
         calls.append(args)
         if len(calls) == 2:
             raise MemoryError
-        return portmsg._api.NORMALIZER.message(*args)  # type: ignore[arg-type]
+        return decode(*args)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(portmsg._api.NORMALIZER, "from_records", decode_then_fail)
     with pytest.raises(MemoryError):
-        portmsg._api.IMPL.receive_batch(receiver, 3, 100, 1024, 0, decode_then_fail)
+        portmsg.recv_batch(receiver, 3, 100)
     assert len(calls) == 2
     assert _open_fds() == before
 
 
-def test_recv_into_closes_descriptors_when_decoding_fails(unix_pair) -> None:
+def test_recv_into_closes_descriptors_when_decoding_fails(unix_pair, monkeypatch) -> None:
     """receive_into's error path: the datagram was taken, so what it carried is closed."""
     sender, receiver = unix_pair
     before = _open_fds()
     _send_devnull(sender, b"x", 2)
-
-    def failing_decode(*args: object) -> None:
-        raise MemoryError
-
+    monkeypatch.setattr(portmsg._api.NORMALIZER, "from_records", _failing_decode)
     buffer = bytearray(16)
     with pytest.raises(MemoryError):
-        portmsg._api.IMPL.receive_into(receiver, [portmsg._api.IMPL.ffi.from_buffer(buffer)], 1024, 0, failing_decode)
+        portmsg.recv_into(receiver, buffer)
     assert bytes(buffer[:1]) == b"x"
     assert _open_fds() == before
 

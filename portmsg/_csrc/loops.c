@@ -1,5 +1,18 @@
-/* Batch calls for platforms without recvmmsg / sendmmsg, written once.
- * pm_recv and pm_send are each platform's own (declared in portmsg.h). */
+/* Entry points written once over each platform's own pm_recv and pm_send
+ * (declared in portmsg.h): the receive into a caller's buffer, and the batch
+ * calls for platforms without recvmmsg / sendmmsg. */
+
+int pm_recv_into(pm_socket s, int flags, pm_recv_args *a, char *data, size_t datalen)
+{
+    pm_recv_args one = *a;
+    int r;
+    one.data = data;
+    one.datalen = datalen;
+    r = pm_recv(s, flags, &one);
+    a->prev_namelen = one.prev_namelen;  /* the marks compare with the datagram before */
+    a->prev_controllen = one.prev_controllen;
+    return r;
+}
 
 /* Receive datagram i into slot i of `a`, one pm_recv at a time.  The first
  * call takes `flags` and may block; each later one takes `later_flags` and

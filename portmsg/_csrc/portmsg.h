@@ -33,7 +33,7 @@ typedef struct {
 
 /* Raised whenever an entry point or a struct here changes, so that a stale
  * compiled module is refused at import (portmsg/_report.py). */
-#define PM_ABI_VERSION 2
+#define PM_ABI_VERSION 3
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -76,6 +76,10 @@ typedef struct {
 /* Receive one datagram and walk its control data.  Returns the number of
  * records (>= 0), or -(errno / WSA error code). */
 int pm_recv(pm_socket s, int flags, pm_recv_args *a);
+
+/* pm_recv into data[0:datalen] (then a->more) instead of a->data, leaving a's
+ * buffers as they were: a receive into the caller's own buffer. */
+int pm_recv_into(pm_socket s, int flags, pm_recv_args *a, char *data, size_t datalen);
 
 /* Receive up to n datagrams, blocking (per the socket's mode) for the first
  * only.  Linux: one recvmmsg call (MSG_WAITFORONE); elsewhere a loop.
