@@ -60,6 +60,9 @@ _ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256
 _INET_ANCBUFSIZE = 512
 # Bound once: module globals are the cheapest names on the hot path.
 _receive = IMPL.receiver(level1=False)
+_recv_into = IMPL.receiver(level1=False, into=True)
+_recvmsg_into = IMPL.receiver(level1=True, into=True)
+_NULL = IMPL.ffi.NULL
 _receive_batch = IMPL.receive_batch
 _SOCKET = socket.socket
 # socket.socket.family / .type are Python properties that build an IntEnum
@@ -135,7 +138,7 @@ def recvmsg_into(sock: socket.socket, buffers: Iterable[Any], ancbufsize: int = 
     if ancbufsize < 0:
         msg = "invalid ancillary data buffer length"
         raise ValueError(msg)
-    nbytes, (_, ancdata, msg_flags, address) = IMPL.receive_into(sock, cbufs, ancbufsize, flags, level1=True)
+    nbytes, (_, ancdata, msg_flags, address) = _recvmsg_into(sock, IMPL.buffers(cbufs), ancbufsize, flags)
     return nbytes, ancdata, msg_flags, address
 
 
@@ -239,7 +242,7 @@ def recv_into(
     except (TypeError, BufferError):
         msg = f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
         raise TypeError(msg) from None
-    return IMPL.receive_into(sock, [cbuf], ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS, level1=False)
+    return _recv_into(sock, (cbuf, len(cbuf), _NULL, 0), ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS)  # type: ignore[no-any-return]
 
 
 def recv_batch(

@@ -14,7 +14,7 @@ import operator
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 from . import _args
 from ._normalize import Normalizer
@@ -122,15 +122,26 @@ class CffiBackend:
     # _checked, _receive_checked): every Python call saved here is a few
     # percent of a loopback receive.
 
-    def receiver(self, *, level1: bool) -> Callable[..., Any]:  # noqa: C901 - the hot path is flat on purpose
-        """The flat receive: f(sock, bufsize, ancbufsize=0, flags=0, /) -> recvmsg's tuple (level1) or a Message.
+    def receiver(self, *, level1: bool, into: bool = False) -> Callable[..., Any]:  # noqa: C901, PLR0915
+        """The flat receive: f(sock, bufsize, ancbufsize=0, flags=0, /).
 
-        Built once per result shape, as a closure: its state is in local cells,
-        the cheapest names Python has, and recvmsg needs no frame around it.
+        Returns recvmsg's tuple (level1) or a Message.  With `into`, the
+        second argument is the caller's buffers instead of a size, as
+        (first, its length, pm_buf array of the others or NULL, their count)
+        of cffi views: the data goes there, and f returns (nbytes, result
+        whose data is b"").  Built once per shape, as a closure: its state is
+        in local cells, the cheapest names Python has, and recvmsg needs no
+        frame around it.
         """
-        pool, new_scratch, pm_recv = self._single, self.scratches.new, self._pm_recv
+        pool, new_scratch, pm_recv, pm_recv_into = self._single, self.scratches.new, self._pm_recv, self._pm_recv_into
         plain_socket = _SOCKET if self.hooks.plain else None
-        dontwait, address_of, checked, sizes = self._dontwait, self._address, self._receive_checked, self._sizes
+        dontwait, address_of, checked, sizes, fit = (
+            self._dontwait,
+            self._address,
+            self._receive_checked,
+            self._sizes,
+            self._fit,
+        )
         flags_seen, control_sets, message, level1_cache, level1_items = (
             self._flags_seen,
             self._control_sets,
@@ -138,24 +149,33 @@ class CffiBackend:
             self._level1_cache,
             self._level1_items,
         )
-        discard, caller = self._discard, "recvmsg" if level1 else "recv"
+        discard, caller, null = self._discard, "recvmsg" if level1 else "recv", self.ffi.NULL
 
-        def receive(sock: Any, bufsize: int, ancbufsize: int = 0, flags: int = 0, /) -> Any:  # noqa: PLR0912
+        def receive(sock: Any, bufsize: Any, ancbufsize: int = 0, flags: int = 0, /) -> Any:  # noqa: C901, PLR0912, PLR0915
             try:
                 st = pool.pop()
             except IndexError:
                 st = new_scratch()
+            args = st.args
             try:
+                if into:
+                    first, length, more, nmore = bufsize
+                    if ancbufsize != st.controllen:
+                        fit(st, max(st.datalen, 0), ancbufsize)
+                    args.more, args.nmore = more, nmore
                 # The sizes validated last time are these very objects: nothing to check or fit.
-                if bufsize is not st.bufsize_key or ancbufsize is not st.ancbufsize_key or type(flags) is not int:
+                elif bufsize is not st.bufsize_key or ancbufsize is not st.ancbufsize_key or type(flags) is not int:
                     bufsize, ancbufsize, flags = sizes(sock, st, bufsize, ancbufsize, flags, caller)
-                args = st.args
-                if type(sock) is plain_socket:
+                if type(sock) is not plain_socket:
+                    n = checked(sock, args, flags, into=bufsize if into else None)
+                elif into:
+                    n = pm_recv_into(sock.fileno(), flags | dontwait, args, first, length)
+                    if n < 0:
+                        n = checked(sock, args, flags, into=bufsize, failed=-n)
+                else:
                     n = pm_recv(sock.fileno(), flags | dontwait, args)
                     if n < 0:
-                        n = checked(sock, args, flags, lambda fd, f: pm_recv(fd, f, args), -n)
-                else:
-                    n = checked(sock, args, flags, lambda fd, f: pm_recv(fd, f, args))
+                        n = checked(sock, args, flags, failed=-n)
                 h = st.head_view
                 same = h[5]
                 if same & SAME_CONTROL:
@@ -163,27 +183,31 @@ class CffiBackend:
                 else:
                     control = st.last_control = st.control_bytes[: h[3]]
                 try:
-                    nbytes = h[0]
-                    # With MSG_TRUNC as input Linux returns the full length: clip it, as CPython does.
-                    data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136 - min() costs a call
+                    if into:
+                        data = b""
+                    else:
+                        nbytes = h[0]
+                        # With MSG_TRUNC as input Linux returns the full length: clip it, as CPython does.
+                        data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136 - min() costs a call
                     if not same & SAME_NAME:
                         st.last_address = address_of(st.name_bytes[: h[2]])
                     if level1:
-                        if not n:
-                            return data, [], h[1], st.last_address
-                        items = level1_cache.get(control)
-                        if items is None:
-                            items = level1_items(control, st.records_view, 0, n)
-                        return data, list(items), h[1], st.last_address
-                    msg_flags = flags_seen.get(h[1])
-                    controls = control_sets.get(control) if n else ()
-                    if msg_flags is None or controls is None:
-                        return message(data, st.last_address, h[1], control, st.records_view, 0, n)
-                    return _new_tuple(Message, (data, st.last_address, msg_flags, controls))
+                        items = level1_cache.get(control) or level1_items(control, st.records_view, 0, n) if n else ()
+                        result: Any = (data, list(items), h[1], st.last_address)
+                    else:
+                        msg_flags = flags_seen.get(h[1])
+                        controls = control_sets.get(control) if n else ()
+                        if msg_flags is None or controls is None:
+                            result = message(data, st.last_address, h[1], control, st.records_view, 0, n)
+                        else:
+                            result = _new_tuple(Message, (data, st.last_address, msg_flags, controls))
                 except BaseException:
                     discard(st, [(control, st.records_view, 0, n)])
                     raise
+                return (h[0], result) if into else result
             finally:
+                if into:
+                    args.more, args.nmore = null, 0
                 pool.append(st)
 
         return receive
@@ -205,71 +229,19 @@ class CffiBackend:
         st.bufsize_key, st.ancbufsize_key = bufsize, ancbufsize
         return bufsize, ancbufsize, flags
 
-    @overload
-    def receive_into(
-        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: Literal[True]
-    ) -> tuple[int, Level1Result]: ...
-    @overload
-    def receive_into(
-        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: Literal[False]
-    ) -> tuple[int, Message]: ...
-    def receive_into(  # noqa: PLR0912 - the hot path is flat on purpose
-        self, sock: Any, cbufs: list[Any], ancbufsize: int, flags: int, *, level1: bool
-    ) -> tuple[int, Level1Result | Message]:
-        """One datagram into the caller's buffers (cffi views): (nbytes, result whose data is b"")."""
-        pool = self._single
-        try:
-            st = pool.pop()
-        except IndexError:
-            st = self.scratches.new()
-        args = st.args
-        try:
-            if ancbufsize != st.controllen:
-                self._fit(st, max(st.datalen, 0), ancbufsize)
-            first, length = (cbufs[0], len(cbufs[0])) if cbufs else (self.ffi.NULL, 0)
-            if len(cbufs) > 1:  # scatter: the further buffers ride in args for this call
-                more, nmore = buffer_array(self.ffi, cbufs[1:])  # `more` keeps the array alive
-                args.more, args.nmore = more, nmore
-            pm_recv_into = self._pm_recv_into
-            if type(sock) is _SOCKET and self._plain:
-                n = pm_recv_into(sock.fileno(), flags | self._dontwait, args, first, length)
-                if n < 0:
-                    n = self._receive_checked(
-                        sock, args, flags, lambda fd, f: pm_recv_into(fd, f, args, first, length), -n
-                    )
-            else:
-                n = self._receive_checked(sock, args, flags, lambda fd, f: pm_recv_into(fd, f, args, first, length))
-            h = st.head_view
-            same = h[5]
-            if same & SAME_CONTROL:
-                control = st.last_control
-            else:
-                control = st.last_control = st.control_bytes[: h[3]]
-            try:
-                if not same & SAME_NAME:
-                    st.last_address = self._address(st.name_bytes[: h[2]])
-                if level1:
-                    items = self._level1_items(control, st.records_view, 0, n) if n else ()
-                    return h[0], (b"", list(items), h[1], st.last_address)
-                msg_flags = self._flags_seen.get(h[1])
-                controls = self._control_sets.get(control) if n else ()
-                if msg_flags is None or controls is None:
-                    return h[0], self._message(b"", st.last_address, h[1], control, st.records_view, 0, n)
-                return h[0], _new_tuple(Message, (b"", st.last_address, msg_flags, controls))
-            except BaseException:
-                self._discard(st, [(control, st.records_view, 0, n)])
-                raise
-        finally:
-            if len(cbufs) > 1:
-                args.more, args.nmore = self.ffi.NULL, 0
-            pool.append(st)
+    def buffers(self, cbufs: list[Any]) -> tuple[Any, int, Any, int]:
+        """The caller's cffi buffers as an `into` receiver takes them (see receiver)."""
+        if not cbufs:
+            return self.ffi.NULL, 0, self.ffi.NULL, 0
+        more, nmore = buffer_array(self.ffi, cbufs[1:])
+        return cbufs[0], len(cbufs[0]), more, nmore
 
     def receive_batch(self, sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:
         """Up to count datagrams in one call, blocking for the first only."""
         st = self.scratches.take_batch(count, bufsize, ancbufsize)
         try:
-            args, pm_recv_batch = st.args, self._pm_recv_batch
-            got = self._receive_checked(sock, args, flags, lambda fd, f: pm_recv_batch(fd, f, count, args))
+            args = st.args
+            got = self._receive_checked(sock, args, flags, count=count)
             heads = self._unpack(st.head, HEADER * got)
             records, data_bytes, control_bytes, name_bytes = (
                 st.records_view,
@@ -321,7 +293,7 @@ class CffiBackend:
             self.scratches.give_batch(st)
 
     def _receive_checked(
-        self, sock: Any, args: Any, flags: int, call: Callable[[int, int], int], failed: int = 0
+        self, sock: Any, args: Any, flags: int, *, count: int = 0, into: Any = None, failed: int = 0
     ) -> int:
         """A receive with every check the fast path skips, retried and waited for.
 
@@ -329,7 +301,8 @@ class CffiBackend:
             sock: a socket, or a wrapper around one (see _args.sock_of).
             args: the preset pm_recv_args (its function pointer is set here on Windows).
             flags: the caller's input flags.
-            call: call(fd, flags) makes the C call: pm_recv, pm_recv_into or pm_recv_batch.
+            count: datagrams of a batch (pm_recv_batch); 0 for one datagram.
+            into: the caller's buffers for pm_recv_into (see receiver); None: pm_recv.
             failed: the error code of a fast-path call already made, or 0.
 
         Returns:
@@ -352,7 +325,12 @@ class CffiBackend:
             if not code:
                 if hooks.functions is not None:
                     args.fn = hooks.functions(sock, fd)[0]
-                n = call(fd, call_flags)
+                if count:
+                    n: int = self._pm_recv_batch(fd, call_flags, count, args)
+                elif into is not None:
+                    n = self._pm_recv_into(fd, call_flags, args, into[0], into[1])
+                else:
+                    n = self._pm_recv(fd, call_flags, args)
                 if n >= 0:
                     return n
                 code = -n
