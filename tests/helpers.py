@@ -59,16 +59,21 @@ class Pair:
         return portmsg.enable(self.receiver, *features)
 
     def require(self, *features: Feature) -> None:
-        """Enable features; skip with the library's own report if one is missing."""
-        on = self.enable(*features)
-        missing = [f.name for f in features if f not in on]
-        if missing:
-            pytest.skip(f"portmsg.enable() reports {', '.join(missing)} unavailable on backend {portmsg.BACKEND}")
+        """Enable features on the receiver; skip with the library's own report if one is missing."""
+        require(self.receiver, *features)
 
     def roundtrip(self, payload: bytes = b"ping", **recv_args: object) -> Message:
         """Send payload to the receiver and receive it with portmsg.recv."""
         self.send(payload)
         return portmsg.recv(self.receiver, **recv_args)  # type: ignore[arg-type]
+
+
+def require(sock: socket.socket, *features: Feature) -> None:
+    """Enable features on sock; skip with the library's own report if one is missing."""
+    on = portmsg.enable(sock, *features)
+    missing = [f.name for f in features if f not in on]
+    if missing:
+        pytest.skip(f"portmsg.enable() reports {', '.join(missing)} unavailable on backend {portmsg.BACKEND}")
 
 
 @contextlib.contextmanager

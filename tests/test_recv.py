@@ -8,7 +8,7 @@ import time
 from ipaddress import IPv4Address, ip_address
 
 import pytest
-from helpers import LOOPBACK, Pair, dual_stack_socket, send_option, send_with_controls
+from helpers import LOOPBACK, Pair, dual_stack_socket, require, send_option, send_with_controls, udp_pair
 
 import portmsg
 from portmsg import (
@@ -74,19 +74,13 @@ def test_packet_info_gives_destination_and_interface(pair: Pair) -> None:
 
 
 def test_packet_info_tells_apart_two_loopback_destinations() -> None:
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
-    ):
-        receiver.bind(("0.0.0.0", 0))
-        receiver.settimeout(5)
-        if Feature.PACKET_INFO not in portmsg.enable(receiver, Feature.PACKET_INFO):
-            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
-        port = receiver.getsockname()[1]
+    with udp_pair(socket.AF_INET, bind="0.0.0.0") as pair:
+        pair.require(Feature.PACKET_INFO)
+        port = pair.address[1]
         seen = []
         for destination in ("127.0.0.1", "127.0.0.2"):
-            sender.sendto(destination.encode(), (destination, port))
-            message = portmsg.recv(receiver)
+            pair.sender.sendto(destination.encode(), (destination, port))
+            message = portmsg.recv(pair.receiver)
             assert message.packet_info is not None
             seen.append((message.data.decode(), str(message.packet_info.address)))
         assert seen == [("127.0.0.1", "127.0.0.1"), ("127.0.0.2", "127.0.0.2")]
@@ -95,9 +89,7 @@ def test_packet_info_tells_apart_two_loopback_destinations() -> None:
 def test_dual_stack_socket_reports_ipv4_destination_once() -> None:
     receiver = dual_stack_socket()
     with receiver, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-        on = portmsg.enable(receiver, Feature.PACKET_INFO)
-        if Feature.PACKET_INFO not in on:
-            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
+        require(receiver, Feature.PACKET_INFO)
         sender.sendto(b"v4", ("127.0.0.1", receiver.getsockname()[1]))
         message = portmsg.recv(receiver)
         assert message.data == b"v4"

@@ -8,7 +8,7 @@ import sys
 from ipaddress import ip_address
 
 import pytest
-from helpers import LOOPBACK, Pair, dual_stack_socket, send_with_controls
+from helpers import LOOPBACK, Pair, dual_stack_socket, require, send_with_controls, udp_pair
 
 import portmsg
 from portmsg import ECN, Feature, HopLimit, RawControl, SegmentSize, Timestamp, TrafficClass
@@ -48,16 +48,10 @@ def test_send_hop_limit_control(pair: Pair) -> None:
 
 def test_reply_leaves_from_the_address_it_arrived_on() -> None:
     """A server on 0.0.0.0 answers from 127.0.0.2 when asked at 127.0.0.2."""
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server,
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
-    ):
-        server.bind(("0.0.0.0", 0))
-        server.settimeout(5)
-        client.settimeout(5)
-        if Feature.PACKET_INFO not in portmsg.enable(server, Feature.PACKET_INFO):
-            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
-        port = server.getsockname()[1]
+    with udp_pair(socket.AF_INET, bind="0.0.0.0") as pair:
+        server, client = pair.receiver, pair.sender
+        pair.require(Feature.PACKET_INFO)
+        port = pair.address[1]
         for destination in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
             client.sendto(b"question", (destination, port))
             request = portmsg.recv(server)
@@ -72,8 +66,7 @@ def test_reply_from_dual_stack_socket(destination: str) -> None:
     family = socket.AF_INET6 if ":" in destination else socket.AF_INET
     with server, socket.socket(family, socket.SOCK_DGRAM) as client:
         client.settimeout(5)
-        if Feature.PACKET_INFO not in portmsg.enable(server, Feature.PACKET_INFO):
-            pytest.skip(f"portmsg.enable() reports PACKET_INFO unavailable on {portmsg.BACKEND}")
+        require(server, Feature.PACKET_INFO)
         port = server.getsockname()[1]
         client.sendto(b"q", (destination, port))
         request = portmsg.recv(server)
