@@ -27,6 +27,7 @@ from ._api import sendmsg as sendmsg
 from ._types import ECN as ECN
 from ._types import Control as Control
 from ._types import Credentials as Credentials
+from ._types import Enabled as Enabled
 from ._types import Feature as Feature
 from ._types import FileDescriptors as FileDescriptors
 from ._types import HopLimit as HopLimit
@@ -46,6 +47,7 @@ __all__ = [
     "PLATFORM",
     "Control",
     "Credentials",
+    "Enabled",
     "Feature",
     "FileDescriptors",
     "HopLimit",

@@ -87,7 +87,7 @@ def _probe_inet(family: int, bind: str, target: str) -> tuple[frozenset[Feature]
         if family == socket.AF_INET6 and ":" not in target:
             _set_quietly(receiver, "IPPROTO_IPV6", "IPV6_V6ONLY", 0)
         receiver.bind((bind, 0))
-        enabled = enable(receiver)
+        enabled = enable(receiver, *Feature)
         receiver.settimeout(_PROBE_TIMEOUT)
         tos_option = "IP_TOS" if sender.family == socket.AF_INET else "IPV6_TCLASS"
         level = "IPPROTO_IP" if sender.family == socket.AF_INET else "IPPROTO_IPV6"
@@ -274,19 +274,29 @@ def echo(hostport: str, *, as_json: bool = False, count: int | None = None) -> i
         answered = 0
         use_controls = bool(enabled)
         while count is None or answered < count:
-            message = recv(sock)
+            try:
+                message = recv(sock)
+            except (ConnectionResetError, ConnectionRefusedError) as exc:  # an ICMP error for an earlier reply
+                print(f"# {exc}", file=sys.stderr, flush=True)
+                continue
+            summary = describe(message)
+            summary["reply_from"] = summary["error"] = None
             controls = message.reply_controls() if use_controls else []
             try:
-                send(sock, message.data, message.address, controls=controls)
-            except OSError as exc:
-                if not controls or exc.errno != errno.EOPNOTSUPP:
-                    raise
-                print(f"# {exc.strerror}: replying without source selection", file=sys.stderr, flush=True)
-                use_controls = False
-                send(sock, message.data, message.address)
+                try:
+                    send(sock, message.data, message.address, controls=controls)
+                except OSError as exc:
+                    if not controls or exc.errno != errno.EOPNOTSUPP:
+                        raise
+                    print(f"# {exc.strerror}: replying without source selection", file=sys.stderr, flush=True)
+                    use_controls, controls = False, []
+                    send(sock, message.data, message.address)
+            except OSError as exc:  # this reply cannot go out: say so, serve the next datagram
+                summary["error"] = f"{type(exc).__name__}: {exc}"
+                print(f"# no reply to {message.address}: {exc}", file=sys.stderr, flush=True)
+            else:
+                summary["reply_from"] = str(controls[0].address) if controls else None  # type: ignore[union-attr]
             answered += 1
-            summary = describe(message)
-            summary["reply_from"] = summary["destination"] if use_controls else None
             _print_summary(summary, as_json=as_json)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _socket
+import errno
 import functools
 import socket
 import sys
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _args
 from ._backend import IMPL
 from ._send import MAX_BATCH
-from ._types import Control, Feature, Message, set_flag_codec
+from ._types import Control, Enabled, Feature, Message, set_flag_codec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -53,11 +54,17 @@ _PEEK = _C["MSG_PEEK"]
 # Descriptors received with SCM_RIGHTS get FD_CLOEXEC atomically where possible.
 _RECV_FLAGS = _C.get("MSG_CMSG_CLOEXEC", 0)
 _AF_UNIX = _C.get("AF_UNIX", -1)
+_AF_INET6 = _C["AF_INET6"]
 _INT_MIN, _INT_MAX = _args.INT_MIN, _args.INT_MAX
 # Room for every control one datagram can carry: SCM_MAX_FD (253) descriptors
 # and credentials on a Unix socket; every IP-level control at once takes under 300 bytes.
 _ANCBUFSIZE = IMPL.cmsg_space(253 * 4) + 256
 _INET_ANCBUFSIZE = 512
+_BATCH_BUFSIZE = 2048  # a datagram a batch takes whole by default (an Ethernet MTU and more)
+_COALESCED_BUFSIZE = 65535  # the most one coalesced (GRO / URO) datagram carries
+_GRO_OPTION = next(
+    ((_C["IPPROTO_UDP"], _C[name]) for name in ("UDP_GRO", "UDP_RECV_MAX_COALESCED_SIZE") if name in _C), None
+)
 # Bound once: module globals are the cheapest names on the hot path.
 _receive = IMPL.receiver(level1=False)
 _recv_into = IMPL.receiver(level1=False, into=True)
@@ -187,10 +194,13 @@ def encode(controls: Iterable[Control], family: int | None = None) -> list[Nativ
 
 
 def _datagram_socket(sock: Any) -> socket.socket:
-    """The socket behind sock, refusing stream sockets (the slow path of the Level-2 receives)."""
+    """The socket behind sock, refusing IP stream sockets (the slow path of the Level-2 receives)."""
     inner = _args.sock_of(sock)
-    if _type(inner) == _STREAM:
-        msg = "portmsg.recv, recv_into and recv_batch need a datagram socket, not SOCK_STREAM (use recvmsg)"
+    if _type(inner) == _STREAM and _family(inner) != _AF_UNIX:
+        msg = (
+            "portmsg.recv, recv_into and recv_batch take datagram sockets, not a TCP (SOCK_STREAM) one: "
+            "a byte stream has no datagrams to report on; use portmsg.recvmsg or sock.recv"
+        )
         raise TypeError(msg)
     return inner
 
@@ -245,13 +255,25 @@ def recv_into(
     return _recv_into(sock, (cbuf, len(cbuf), _NULL, 0), ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS)  # type: ignore[no-any-return]
 
 
+def _coalesces(sock: socket.socket) -> bool:
+    """Whether the socket has receive coalescing (GRO / URO) on, as the OS says."""
+    if _GRO_OPTION is None or _family(sock) == _AF_UNIX:
+        return False
+    try:
+        return bool(sock.getsockopt(*_GRO_OPTION))
+    except OSError:
+        return False
+
+
 def recv_batch(
-    sock: socket.socket, max_messages: int = 32, bufsize: int = 2048, *, ancbufsize: int | None = None
+    sock: socket.socket, max_messages: int = 32, bufsize: int | None = None, *, ancbufsize: int | None = None
 ) -> list[Message]:
     """Receive up to max_messages datagrams in one call.
 
     Blocks (per the socket's timeout) for the first datagram only and returns
-    what is queued after it, at least one.
+    what is queued after it, at least one.  bufsize=None is 2048 bytes per
+    datagram, or 65535 where the socket coalesces (SEGMENT_OFFLOAD on), so
+    that no default cuts a coalesced burst.
 
     Platforms:
         Linux: one recvmmsg(2) call (MSG_WAITFORONE).  Windows: WSARecvMsg
@@ -263,11 +285,37 @@ def recv_batch(
     if not 1 <= max_messages <= MAX_BATCH:
         msg = f"max_messages must be 1-{MAX_BATCH}, not {max_messages}"
         raise ValueError(msg)
+    if bufsize is None:
+        bufsize = _COALESCED_BUFSIZE if _coalesces(sock) else _BATCH_BUFSIZE
     bufsize = _args.ssize(bufsize, "negative buffer size in recv_batch()")
     if ancbufsize is None:
         ancbufsize = _ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
     ancbufsize = _args.ssize(ancbufsize, "invalid ancillary data buffer length")
     return _receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS)
+
+
+def _ipv4_destination(sock: socket.socket, family: int, name: bytes) -> bool | None:
+    """On an AF_INET6 socket: whether the datagram goes to an IPv4-mapped address (None: not AF_INET6)."""
+    if family != _AF_INET6:
+        return None
+    if not name:  # connected: the peer is the destination
+        try:
+            return IMPL.codec.is_ipv4_mapped(IMPL.codec.encode(family, sock.getpeername(), "send"))
+        except OSError:
+            return None  # not connected: the send itself will say so
+    return IMPL.codec.is_ipv4_mapped(name)
+
+
+def _prepare(
+    sock: socket.socket, family: int, data: Any, address: Any, controls: Iterable[Control]
+) -> tuple[Any, bytes, tuple[Any, int]]:
+    """One datagram for the send path: (data view, sockaddr bytes, encoded controls); raises before anything is sent."""
+    name = b"" if address is None else IMPL.codec.encode(family, address, "send")
+    cdata = _args.readable(IMPL.ffi, data)
+    ancdata = (
+        NORMALIZER.encode(controls, family, ipv4_destination=_ipv4_destination(sock, family, name)) if controls else []
+    )
+    return cdata, name, IMPL.sender.encode_control(ancdata)
 
 
 def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int:
@@ -297,21 +345,26 @@ def send_batch(sock: socket.socket, datagrams: Iterable[tuple[Any, ...]]) -> int
         if not isinstance(item, tuple) or len(item) not in (2, 3):
             msg = f"datagrams: each must be (data, address) or (data, address, controls), not {item!r:.60}"
             raise TypeError(msg)
-        controls = item[2] if len(item) == 3 else ()  # noqa: PLR2004
-        prepared.append((item[0], item[1], NORMALIZER.encode(controls, family) if controls else []))
-    return IMPL.sender.sendmsg_batch(sock, prepared)
+        prepared.append(_prepare(sock, family, item[0], item[1], item[2] if len(item) == 3 else ()))  # noqa: PLR2004
+    return IMPL.sender.send_batch(sock, prepared)
 
 
 def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
     """Send one datagram with control objects attached; return the bytes sent.
 
+    Each control takes the form that works for the socket and the
+    destination (on a dual-stack socket, an IPv4 peer gets IP_TOS / IP_TTL).
+
     Raises:
-        ValueError: a control this platform cannot send (nothing is sent).
+        ValueError: a control that cannot take effect here (nothing is sent):
+            one this platform lacks, an IPv6 source on an IPv4 socket or to an
+            IPv4 peer (and the reverse), descriptors or credentials on an IP
+            socket, IP controls on an AF_UNIX socket.
 
     """
     sock = _args.sock_of(sock)
-    ancdata = NORMALIZER.encode(controls, _family(sock)) if controls else []
-    return IMPL.sender.sendmsg(sock, [data], ancdata, 0, address)
+    cdata, name, control = _prepare(sock, _family(sock), data, address, controls)
+    return IMPL.sender.send_encoded(sock, [cdata], control, name, 0)
 
 
 def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
@@ -384,73 +437,104 @@ _OPTION_VALUES = {"UDP_RECV_MAX_COALESCED_SIZE": 65527}
 
 
 def _option_groups(sock: socket.socket) -> list[str]:
-    """Which option groups of _OPTIONS apply to this socket."""
-    family = _family(sock)
+    """Which option groups of _OPTIONS apply to this socket (none for an IP stream socket)."""
+    family, kind = _family(sock), _type(sock)
     if family == _AF_UNIX:
-        return [_SOCKET_LEVEL, _UNIX] if _type(sock) == socket.SOCK_DGRAM else [_SOCKET_LEVEL]
-    udp = [_UDP] if _type(sock) == socket.SOCK_DGRAM else []
+        return [_SOCKET_LEVEL, _UNIX] if kind == socket.SOCK_DGRAM else [_UNIX]
+    if kind == _STREAM:
+        return []  # TCP: no per-datagram metadata arrives, so none is claimed
+    udp = [_UDP] if kind == socket.SOCK_DGRAM else []
     if family == _C["AF_INET"]:
         return [_SOCKET_LEVEL, _V4, *udp]
-    if family == _C["AF_INET6"]:
+    if family == _AF_INET6:
         try:
             v6only = sock.getsockopt(_C["IPPROTO_IPV6"], _C["IPV6_V6ONLY"])
-        except OSError:
+        except OSError as exc:
+            if not _unsupported(exc):
+                raise
             v6only = 1
         # A dual-stack socket gets IPv4 datagrams too: set both families' options.
         return [_SOCKET_LEVEL, _V6, *udp] if v6only else [_SOCKET_LEVEL, _V6, _V4, *udp]
     return []
 
 
-def _candidates(spec: list[tuple[str, str, str]]) -> list[tuple[int, int, int]]:
-    return [
-        (_C[level], _C[option], _OPTION_VALUES.get(option, 1))
-        for level, option, delivered in spec
-        if level in _C and option in _C and delivered in _C and (_C[level], _C[delivered]) in NORMALIZER.decoders
-    ]
+# The errors that mean "this option is not supported here", on POSIX and as Winsock codes.
+_UNSUPPORTED_ERRNO = {errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+_UNSUPPORTED_WINERROR = {10042, 10022, 10045}  # WSAENOPROTOOPT, WSAEINVAL, WSAEOPNOTSUPP
 
 
-def _set_first(sock: socket.socket, candidates: list[tuple[int, int, int]]) -> bool:
-    """Set the first option the OS accepts; False if it accepts none."""
-    for option in candidates:
-        try:
-            sock.setsockopt(*option)
-        except OSError:
-            continue
-        return True
-    return False
+def _unsupported(exc: OSError) -> bool:
+    return exc.errno in _UNSUPPORTED_ERRNO or getattr(exc, "winerror", None) in _UNSUPPORTED_WINERROR
 
 
-def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> bool:
+def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> str | None:
+    """Set every option group's first accepted option; None when on, else why it is off."""
     specs = _OPTIONS[feature]
     wanted = [specs[g] for g in groups if g in specs]
-    # Every group's options must take (a dual-stack socket needs both families').
-    return bool(wanted) and all(_set_first(sock, _candidates(spec)) for spec in wanted)
+    if not wanted:
+        kind = "stream" if _type(sock) == _STREAM else "datagram"
+        return f"does not apply to an {IMPL.codec.family_name(_family(sock))} {kind} socket"
+    for spec in wanted:  # every group must take (a dual-stack socket needs both families')
+        tried = []
+        for level, option, delivered in spec:
+            if not (level in _C and option in _C and delivered in _C):
+                tried.append(f"{option}: not in this platform's headers")
+                continue
+            if (_C[level], _C[delivered]) not in NORMALIZER.decoders:
+                tried.append(f"{option}: no decoder for its {delivered} payload here")
+                continue
+            try:
+                sock.setsockopt(_C[level], _C[option], _OPTION_VALUES.get(option, 1))
+            except OSError as exc:
+                if not _unsupported(exc):
+                    raise  # a closed socket or a real error: the caller must hear it
+                tried.append(f"{option}: {exc.strerror or exc}")
+                continue
+            break
+        else:
+            return "; ".join(tried)
+    return None
 
 
-def enable(sock: socket.socket, *features: Feature) -> frozenset[Feature]:
+_BY_DEFAULT = tuple(f for f in Feature if f is not Feature.SEGMENT_OFFLOAD)
+
+
+def enable(sock: socket.socket, *features: Feature) -> Enabled:
     """Switch on per-datagram metadata; return the features now on.
 
     Sets the right options for the socket's family on this platform (both
-    IPv4 and IPv6 ones on a dual-stack socket).  A feature is in the result
-    only if every option it needs was accepted; a feature the platform or
-    socket lacks is left out, with no exception.  With no features given,
-    tries them all.
+    IPv4 and IPv6 ones on a dual-stack socket).  A feature is on only if
+    every option it needs was accepted.  A feature the platform or socket
+    lacks is left out with no exception; the result's `refused` says why.
+    Other errors (a closed socket) raise as the stdlib's setsockopt does.
+
+    With no features given, tries every one but SEGMENT_OFFLOAD: coalescing
+    changes what a receive returns (several datagrams in one, split them with
+    `Message.segments()`), so it is on only when asked for by name.
 
     Platforms:
         Where the full TOS / traffic-class byte cannot be had but its ECN
         bits can (Windows' IP_RECVECN), TRAFFIC_CLASS is left out and ECN is
         reported on instead: `Message.ecn` is then right and the DSCP is not
-        known (TrafficClass.dscp reads 0).
+        known (TrafficClass.dscp reads 0).  Per-datagram metadata does not
+        apply to TCP sockets: nothing is claimed there.
     """
     sock = _args.sock_of(sock)
+    if sock.fileno() < 0:
+        raise IMPL.hooks.error(IMPL.hooks.closed)
     groups = _option_groups(sock)
-    enabled = set()
-    for feature in features or tuple(Feature):
+    on: set[Feature] = set()
+    refused: dict[Feature, str] = {}
+    for feature in features or _BY_DEFAULT:
         if not isinstance(feature, Feature):
             msg = f"expected a Feature, not {feature!r}"
             raise TypeError(msg)
-        if _switch_on(sock, groups, feature):
-            enabled.add(feature)
-        elif feature is Feature.TRAFFIC_CLASS and _switch_on(sock, groups, Feature.ECN):
-            enabled.add(Feature.ECN)
-    return frozenset(enabled)
+        why = _switch_on(sock, groups, feature)
+        if why is None:
+            on.add(feature)
+        elif feature is Feature.TRAFFIC_CLASS and _switch_on(sock, groups, Feature.ECN) is None:
+            on.add(Feature.ECN)
+            refused[feature] = f"{why} (ECN bits alone are on instead)"
+        else:
+            refused[feature] = why
+    return Enabled(on, {f: why for f, why in refused.items() if f not in on})

@@ -74,7 +74,7 @@ class CffiBackend:
         self.sender = Sender(ffi, lib, hooks, self.codec, self.waiter)
         self._cmsg_header = int(lib.pm_cmsg_len(0))
         self.scratches = Scratches(
-            ffi, c["PM_SIZEOF_SOCKADDR_STORAGE"], self._cmsg_header, c.get("PM_BATCH_VECTOR_SIZE", 0)
+            ffi, lib, c["PM_SIZEOF_SOCKADDR_STORAGE"], self._cmsg_header, c.get("PM_BATCH_VECTOR_SIZE", 0)
         )
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
@@ -321,6 +321,7 @@ class CffiBackend:
         fd = sock.fileno()
         if fd < 0:
             raise hooks.error(hooks.closed)
+        args.wait = sock.gettimeout() is None  # Windows: a blocking socket's receive waits in C (winsock.c)
         while True:
             if not code:
                 if hooks.functions is not None:

@@ -164,12 +164,14 @@ class Normalizer:
             return None
         addr_len = 16 if "IN6" in prefix else 4
         index_struct = struct.Struct(index_fmt)
+        spec_dst = c.get(f"{prefix}_SPEC_DST_OFFSET")  # Linux's ipi_spec_dst: the local address for replies
 
         def decode(payload: bytes) -> Control | None:
             if len(payload) != size:
                 return None
             (ifindex,) = index_struct.unpack_from(payload, index)
-            return PacketInfo(_ip(payload[addr : addr + addr_len]), ifindex)
+            local = None if spec_dst is None else _ip(payload[spec_dst : spec_dst + addr_len])
+            return PacketInfo(_ip(payload[addr : addr + addr_len]), ifindex, local)
 
         return decode
 
@@ -220,7 +222,9 @@ class Normalizer:
             if control is None:
                 control = RawControl(level, kind, payload)
             elif type(control) is PacketInfo:
-                if control == seen_pktinfo:
+                if control == seen_pktinfo:  # the same arrival reported twice: keep the fuller one
+                    if control.local is not None and seen_pktinfo.local is None:
+                        out[out.index(seen_pktinfo)] = seen_pktinfo = control
                     continue
                 seen_pktinfo = control
             out.append(control)
@@ -287,21 +291,46 @@ class Normalizer:
                 native |= self._flags_to[flag]
         return native
 
-    def encode(self, controls: Iterable[Control], family: int | None = None) -> list[NativeControl]:
+    def encode(
+        self, controls: Iterable[Control], family: int | None = None, *, ipv4_destination: bool | None = None
+    ) -> list[NativeControl]:
         """Encode controls as native (level, type, data) tuples for sendmsg.
+
+        Each control takes the form that works for the socket's family and,
+        on an AF_INET6 socket, for the destination: a dual-stack socket
+        sends to an IPv4(-mapped) peer down the IPv4 path, which honours
+        IP_TOS / IP_TTL but ignores IPV6_TCLASS / IPV6_HOPLIMIT.  A control
+        that no form can carry raises ValueError, naming it and the family.
 
         Args:
             controls: control objects; RawControl passes through unchanged.
-            family: AF_INET or AF_INET6, for the controls whose IPv4 and IPv6
-                forms differ (TrafficClass, HopLimit).  PacketInfo's address
-                picks its own form.
+            family: the socket's family (AF_INET, AF_INET6, AF_UNIX), or None:
+                then only controls whose form does not depend on it
+                (PacketInfo picks its form by its address).
+            ipv4_destination: on an AF_INET6 socket, whether the datagram goes
+                to an IPv4-mapped address (True), an IPv6 one (False), or
+                is not known (None: IPv6 forms, IPv4 sources mapped).
 
         Raises:
-            ValueError: a control this platform cannot send, or a missing family.
+            ValueError: a control this platform, socket or destination cannot send.
             TypeError: an object that is not a control.
 
         """
-        return [self._encode_one(control, family) for control in controls]
+        path = self._path(family, ipv4_destination=ipv4_destination)
+        return [self._encode_one(control, family, path) for control in controls]
+
+    def _path(self, family: int | None, *, ipv4_destination: bool | None) -> str | None:
+        """Which forms apply: "v4", "v6", "v6?" (IPv6 socket, destination unknown), "unix", or None."""
+        c = self.constants
+        if family is None:
+            return None
+        if family == c.get("AF_INET"):
+            return "v4"
+        if family == c.get("AF_INET6"):
+            return "v6?" if ipv4_destination is None else ("v4-via-v6" if ipv4_destination else "v6")
+        if family == c.get("AF_UNIX"):
+            return "unix"
+        return "other"
 
     def _need(self, control: Control, *names: str) -> list[int]:
         missing = [name for name in names if name not in self.constants]
@@ -310,47 +339,54 @@ class Normalizer:
             raise ValueError(msg)
         return [self.constants[name] for name in names]
 
-    def _family(self, control: Control, family: int | None) -> bool:
-        """Return True for IPv6, False for IPv4."""
-        if family == self.constants.get("AF_INET6"):
-            return True
-        if family == self.constants.get("AF_INET"):
-            return False
-        msg = f"encoding {type(control).__name__} needs family=AF_INET or AF_INET6, not {family!r}"
-        raise ValueError(msg)
+    def _family_name(self, family: int | None) -> str:
+        names = {self.constants.get(name): name for name in ("AF_INET", "AF_INET6", "AF_UNIX")}
+        return names.get(family, f"family {family}")
 
-    def _encode_one(self, control: Control, family: int | None) -> NativeControl:  # noqa: PLR0911
+    def _refuse(self, control: Control, family: int | None, why: str = "") -> ValueError:
+        return ValueError(f"{control!r} cannot be sent on an {self._family_name(family)} socket{why}; nothing was sent")
+
+    def _encode_one(self, control: Control, family: int | None, path: str | None) -> NativeControl:  # noqa: PLR0911
         c = self.constants
         if isinstance(control, RawControl):
             return (control.level, control.type, bytes(control.data))
-        if isinstance(control, PacketInfo):
-            return self._encode_pktinfo(control, family)
-        if isinstance(control, (TrafficClass, HopLimit)):
-            return self._encode_byte(control, family)
-        if isinstance(control, FileDescriptors):
-            level, kind = self._need(control, "SOL_SOCKET", "SCM_RIGHTS")
-            return (level, kind, struct.pack(f"={len(control.fds)}i", *control.fds))
-        if isinstance(control, Credentials):
+        if isinstance(control, Timestamp):
+            msg = "Timestamp is receive-only and cannot be sent"
+            raise ValueError(msg)  # noqa: TRY004 - a valid type that cannot be sent
+        if isinstance(control, (FileDescriptors, Credentials)):
+            if path not in (None, "unix"):
+                raise self._refuse(control, family, " (descriptors and credentials travel over AF_UNIX only)")
+            if isinstance(control, FileDescriptors):
+                level, kind = self._need(control, "SOL_SOCKET", "SCM_RIGHTS")
+                return (level, kind, struct.pack(f"={len(control.fds)}i", *control.fds))
             level, kind = self._need(control, "SOL_SOCKET", "SCM_CREDENTIALS")
             return (level, kind, struct.pack("=iII", control.pid, control.uid, control.gid))
+        if path in ("unix", "other"):
+            raise self._refuse(control, family)
+        if isinstance(control, PacketInfo):
+            return self._encode_pktinfo(control, family, path)
+        if isinstance(control, (TrafficClass, HopLimit)):
+            return self._encode_byte(control, family, path)
         if isinstance(control, SegmentSize):
             if "UDP_SEGMENT" in c:  # Linux reads a u16 (udp_cmsg_send in net/ipv4/udp.c)
+                if not 0 < control.value <= 0xFFFF:  # noqa: PLR2004
+                    msg = f"{control!r}: Linux segments by 1-65535 bytes; nothing was sent"
+                    raise ValueError(msg)
                 level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEGMENT")
                 return (level, kind, _UINT16.pack(control.value))
             level, kind = self._need(control, "IPPROTO_UDP", "UDP_SEND_MSG_SIZE")
             return (level, kind, struct.pack("=I", control.value))
-        if isinstance(control, Timestamp):
-            msg = "Timestamp is receive-only and cannot be sent"
-            raise ValueError(msg)  # noqa: TRY004 - a valid type that cannot be sent
         msg = f"expected a portmsg control object, not {type(control).__name__}"
         raise TypeError(msg)
 
-    def _encode_byte(self, control: TrafficClass | HopLimit, family: int | None) -> NativeControl:
-        """TOS / traffic class or TTL / hop limit: an int in the family's form."""
-        if not 0 <= control.value <= 255:  # noqa: PLR2004
-            msg = f"{type(control).__name__} value must be 0-255, not {control.value}"
+    def _encode_byte(self, control: TrafficClass | HopLimit, family: int | None, path: str | None) -> NativeControl:
+        """TOS / traffic class or TTL / hop limit: an int in the form of the path the datagram takes."""
+        if path is None:
+            msg = f"encoding {type(control).__name__} needs family=AF_INET or AF_INET6"
             raise ValueError(msg)
-        v6 = self._family(control, family)
+        v6 = path in ("v6", "v6?")
+        if isinstance(control, HopLimit) and not v6 and control.value == 0:
+            raise self._refuse(control, family, " (an IPv4 TTL is 1-255)")
         if isinstance(control, TrafficClass) and "IP_ECN" in self.constants:
             # Windows marks ECN per datagram with IP_ECN / IPV6_ECN; the DSCP
             # half of the byte is not settable per datagram there.
@@ -365,15 +401,25 @@ class Normalizer:
         level, kind = self._need(control, *names)
         return (level, kind, _INT.pack(control.value))
 
-    def _encode_pktinfo(self, control: PacketInfo, family: int | None) -> NativeControl:
+    def _encode_pktinfo(self, control: PacketInfo, family: int | None, path: str | None) -> NativeControl:
+        """The source address (and interface) in the form the socket takes: IP_PKTINFO or IPV6_PKTINFO."""
         c = self.constants
         address = control.address
-        if not isinstance(address, (IPv4Address, IPv6Address)):
-            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(address).__name__}"
-            raise TypeError(msg)
-        # An IPv4 source on an IPv6 (dual-stack) socket goes out v4-mapped in IPV6_PKTINFO.
-        v6 = isinstance(address, IPv6Address) or family == c.get("AF_INET6")
-        packed = address.packed if len(address.packed) == (16 if v6 else 4) else _V4_MAPPED + address.packed
+        ipv4 = _ipv4_of(address)
+        if path == "v4":
+            if ipv4 is None:
+                raise self._refuse(control, family, " (an IPv6 source)")
+            v6, packed = False, ipv4.packed
+        elif path is None:  # no socket: the address picks the form
+            v6, packed = isinstance(address, IPv6Address), address.packed
+        elif path == "v6" and ipv4 is not None and not ipv4.is_unspecified:
+            raise self._refuse(control, family, " to an IPv6 destination (an IPv4 source)")
+        elif path == "v4-via-v6" and ipv4 is None and not address.is_unspecified:
+            raise self._refuse(control, family, " to an IPv4 destination (an IPv6 source)")
+        else:  # AF_INET6: an IPv4 source goes out v4-mapped; "unspecified" pins only the interface
+            v6 = True
+            mapped = None if ipv4 is None else bytes(16) if ipv4.is_unspecified else _V4_MAPPED + ipv4.packed
+            packed = address.packed if mapped is None else mapped
         prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
         names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")
         level, kind, size, addr, index, index_size = self._need(
@@ -392,6 +438,13 @@ class Normalizer:
             payload[spec_dst : spec_dst + len(packed)] = packed
         struct.pack_into("=" + _unsigned(index_size), payload, index, control.interface)
         return (level, kind, bytes(payload))
+
+
+def _ipv4_of(address: IPv4Address | IPv6Address) -> IPv4Address | None:
+    """The IPv4 address behind address (itself, or an IPv4-mapped IPv6 one), else None."""
+    if isinstance(address, IPv4Address):
+        return address
+    return address.ipv4_mapped
 
 
 def _decode_traffic_class(payload: bytes) -> Control | None:

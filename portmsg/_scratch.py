@@ -34,6 +34,7 @@ class Scratch:
         "data_bytes",
         "data_size",
         "datalen",
+        "event",
         "head",
         "head_view",
         "last_address",
@@ -61,6 +62,7 @@ class Scratch:
         self.prev_name: Any = None
         self.prev_control: Any = None
         self.vectors: Any = None
+        self.event: Any = None
         # The objects built for the last datagram, reused when the C side
         # reports the same sender / control bytes (PM_SAME_*).
         self.last_address: Any = None
@@ -79,14 +81,16 @@ class Scratches:
 
     Args:
         ffi: the compiled module's FFI.
+        lib: the compiled module (its pm_event_new gives each set the event Windows waits on).
         name_size: sizeof(struct sockaddr_storage).
         cmsg_header: CMSG_LEN(0), the smallest control message.
         vector_size: bytes of per-datagram vectors recvmmsg needs (0: none).
 
     """
 
-    def __init__(self, ffi: Any, name_size: int, cmsg_header: int, vector_size: int) -> None:
+    def __init__(self, ffi: Any, lib: Any, name_size: int, cmsg_header: int, vector_size: int) -> None:
         self._ffi = ffi
+        self._lib = lib
         # C writes every byte before Python reads it (the report says how many): no need to zero.
         self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self._name_size = name_size
@@ -96,8 +100,8 @@ class Scratches:
         """Free one-datagram sets; the hot paths pop and append here themselves."""
         self._batches: dict[int, list[Scratch]] = {}
 
-    def new(self, slots: int = 1) -> Scratch:
-        """A fresh set for `slots` datagrams, with no data or control buffers yet (see fit)."""
+    def new(self, slots: int = 1, *, batch: bool = False) -> Scratch:
+        """A fresh set for `slots` datagrams (of one batch call), with no data or control buffers yet (see fit)."""
         alloc = self._alloc
         st = Scratch(self._ffi.new("pm_recv_args *"), slots)
         args = st.args
@@ -110,7 +114,11 @@ class Scratches:
         args.head = st.head
         st.prev_name = alloc("char[]", self._name_size)
         args.prev_name = st.prev_name
-        if slots > 1 and self._vector_size:
+        event = self._lib.pm_event_new()
+        if event != self._ffi.NULL:  # Windows; freed with the set
+            st.event = self._ffi.gc(event, self._lib.pm_event_free)
+            args.event = st.event
+        if batch and self._vector_size:
             st.vectors = alloc("char[]", self._vector_size * slots)
             args.vectors = st.vectors
             args.nvectors = slots
@@ -151,7 +159,7 @@ class Scratches:
         try:
             st = self._batches.setdefault(slots, []).pop()
         except IndexError:
-            st = self.new(slots)
+            st = self.new(slots, batch=True)
         self.fit(st, bufsize, ancbufsize)
         return st
 

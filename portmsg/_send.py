@@ -30,7 +30,7 @@ class Sender:
         self._codec = codec
         self._waiter = waiter
 
-    def sendmsg(self, sock: socket.socket, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
+    def sendmsg(self, sock: Any, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """socket.sendmsg on any platform; arguments are checked in the stdlib's order."""
         ffi = self._ffi
         sock = _args.sock_of(sock)
@@ -39,7 +39,14 @@ class Sender:
         cbufs = [
             _args.readable(ffi, item) for item in _args.listed(buffers, "sendmsg() argument 1 must be an iterable")
         ]
-        control, controllen = self.encode_control(_args.listed(ancdata, "sendmsg() argument 2 must be an iterable"))
+        control = self.encode_control(_args.listed(ancdata, "sendmsg() argument 2 must be an iterable"))
+        return self.send_encoded(sock, cbufs, control, name, flags)
+
+    def send_encoded(
+        self, sock: socket.socket, cbufs: list[Any], control: tuple[Any, int], name: bytes, flags: int
+    ) -> int:
+        """Send buffers (cffi views) with an encoded control buffer to sockaddr bytes (b"": connected)."""
+        ffi = self._ffi
         first, first_len = (cbufs[0], len(cbufs[0])) if cbufs else (ffi.NULL, 0)
         more, nmore = buffer_array(ffi, cbufs[1:])
         cname = ffi.from_buffer(name) if name else ffi.NULL
@@ -47,34 +54,26 @@ class Sender:
         deadline = None
         while True:
             fn = self._function(sock, fd)
-            sent = self._lib.pm_send(
-                fn, fd, first, first_len, more, nmore, cname, len(name), control, controllen, flags
-            )
+            sent = self._lib.pm_send(fn, fd, first, first_len, more, nmore, cname, len(name), *control, flags)
             if sent >= 0:
                 return int(sent)
             fd, deadline = self._waiter.recover(sock, int(-sent), deadline, write=True, sliced=False)
 
-    def sendmsg_batch(self, sock: socket.socket, datagrams: list[tuple[Any, Any, list[Any]]], flags: int = 0) -> int:
-        """Send (data, address, ancdata) datagrams in one call (sendmmsg) or a loop; return how many went.
+    def send_batch(self, sock: socket.socket, datagrams: list[tuple[Any, bytes, tuple[Any, int]]]) -> int:
+        """Send (cffi data view, sockaddr bytes, encoded control) datagrams in one call (sendmmsg) or a loop.
 
-        A count below len(datagrams) means the OS took only those (for
-        example a full non-blocking send buffer); the rest were not sent.
+        Returns how many went: a count below len(datagrams) means the OS took
+        only those (for example a full non-blocking send buffer).
         """
         ffi = self._ffi
-        sock = _args.sock_of(sock)
-        flags = _args.c_int(flags)
         if not 0 < len(datagrams) <= MAX_BATCH:
             msg = f"datagrams: send between 1 and {MAX_BATCH} at once, not {len(datagrams)}"
             raise ValueError(msg)
-        family = sock.family
         items = ffi.new("pm_send_item[]", len(datagrams))
         keep = []
-        for i, (data, address, ancdata) in enumerate(datagrams):
-            cdata = _args.readable(ffi, data)
-            control, controllen = self.encode_control(list(ancdata))
-            name = b"" if address is None else self._codec.encode(family, address)
+        for i, (cdata, name, (control, controllen)) in enumerate(datagrams):
             cname = ffi.from_buffer(name) if name else ffi.NULL
-            keep.append((cdata, control, cname))
+            keep.append(cname)  # alive until the call returns
             item = items[i]
             item.data, item.datalen = cdata, len(cdata)
             item.name, item.namelen = cname, len(name)
@@ -82,7 +81,7 @@ class Sender:
         fd = self._fd(sock)
         deadline = None
         while True:
-            sent = int(self._lib.pm_send_batch(self._function(sock, fd), fd, items, len(datagrams), flags))
+            sent = int(self._lib.pm_send_batch(self._function(sock, fd), fd, items, len(datagrams), 0))
             if sent >= 0:
                 return sent
             fd, deadline = self._waiter.recover(sock, -sent, deadline, write=True, sliced=False)

@@ -20,6 +20,7 @@ __all__ = ["SockaddrCodec"]
 _SIN = struct.Struct("!H4s")  # port, address (after the family field)
 _SIN6 = struct.Struct("!HI16s")  # port, flowinfo, address
 _SCOPE = struct.Struct("=I")
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _MAX_PORT = 0xFFFF
 _MAX_FLOWINFO = 0xFFFFF  # 20 bits
 _CACHE_SIZE = 1024  # distinct senders remembered; a server talks to a few, a scan clears it
@@ -78,6 +79,19 @@ class SockaddrCodec:
             self._cache.clear()
         self._cache[raw] = address
         return address
+
+    def family_name(self, family: int) -> str:
+        """AF_INET, AF_INET6, AF_UNIX or the number, as error messages name a family."""
+        names = {self._af_inet: "AF_INET", self._af_inet6: "AF_INET6", self._af_unix: "AF_UNIX"}
+        return names.get(family, f"family {family}")
+
+    def is_ipv4_mapped(self, raw: bytes) -> bool:
+        """Whether sockaddr bytes hold an IPv4-mapped IPv6 address (::ffff:a.b.c.d)."""
+        if len(raw) < self._body + _SIN6.size:
+            return False
+        (family,) = self._family.unpack_from(raw, self._family_offset)
+        start = self._body + 6  # after the port and the flow info
+        return family == self._af_inet6 and raw[start : start + 12] == _V4_MAPPED
 
     def encode(self, family: int, address: Any, caller: str = "sendmsg") -> bytes:
         """A stdlib-style address for a socket of `family`, as sockaddr bytes (errors as the stdlib's)."""

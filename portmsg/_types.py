@@ -10,19 +10,21 @@ import contextlib
 import enum
 import operator
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from operator import itemgetter
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
 
 __all__ = [
     "ECN",
     "Control",
     "Credentials",
+    "Enabled",
     "Feature",
     "FileDescriptors",
     "HopLimit",
@@ -134,22 +136,46 @@ class Feature(enum.Enum):
     """Receive coalescing (UDP_GRO on Linux, UDP_RECV_MAX_COALESCED_SIZE on Windows)."""
 
 
+class Enabled(frozenset[Feature]):
+    """What `enable()` returns: the features now on, and why each other one asked for is off."""
+
+    __slots__ = ("refused",)
+    refused: Mapping[Feature, str]
+    """Feature -> why it is off: the option the OS refused and its error, a name the
+    platform's headers lack, or a socket it does not apply to."""
+
+    def __new__(cls, on: Iterable[Feature], refused: Mapping[Feature, str]) -> Enabled:  # noqa: PYI034 - Self needs 3.11
+        self = super().__new__(cls, on)
+        self.refused = MappingProxyType(dict(refused))
+        return self
+
+    def __repr__(self) -> str:
+        return f"Enabled({sorted(f.name for f in self)}, refused={dict(self.refused)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class PacketInfo:
     """Where a datagram arrived: its destination address and interface index.
 
     On send, `address` picks the source address and `interface` the outgoing
-    interface (0: any).  An IPv4-mapped IPv6 address is always reported as
+    interface (0: any); an unspecified address (0.0.0.0 or ::) pins the
+    interface only.  An IPv4-mapped IPv6 address is always reported as
     IPv4Address, on every platform.
     """
 
     address: IPv4Address | IPv6Address
     interface: int
+    local: IPv4Address | IPv6Address | None = field(default=None, compare=False)
+    """The local address the OS names as the source for a reply, where it gives one
+    (Linux's ipi_spec_dst: the receiving interface's address when `address` is a
+    broadcast or multicast one); None elsewhere.  Not part of equality."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.address, (IPv4Address, IPv6Address)):
-            msg = f"PacketInfo.address must be an IPv4Address or IPv6Address, not {type(self.address).__name__}"
-            raise TypeError(msg)
+        for name in ("address", "local"):
+            value = getattr(self, name)
+            if not isinstance(value, (IPv4Address, IPv6Address)) and not (name == "local" and value is None):
+                msg = f"PacketInfo.{name} must be an IPv4Address or IPv6Address, not {type(value).__name__}"
+                raise TypeError(msg)
         _check_int(self, "interface", self.interface, 0, 0xFFFFFFFF)
 
 
@@ -296,6 +322,9 @@ Control = PacketInfo | TrafficClass | HopLimit | Timestamp | FileDescriptors | C
 """Any control object that `normalize()` returns and `encode()` accepts."""
 
 
+_LIMITED_BROADCAST = IPv4Address("255.255.255.255")
+
+
 def _first(kind: type, doc: str) -> Any:
     """A read-only property: the message's first control of `kind`, or None.
 
@@ -365,10 +394,19 @@ class Message(tuple):  # type: ignore[type-arg]
         """Controls that make a reply leave from the address (and interface) this datagram arrived on.
 
         `send(sock, reply, message.address, controls=message.reply_controls())`.
-        Empty when PACKET_INFO was not enabled.
+        The source is the address the datagram was sent to, or, when that was a
+        broadcast or multicast address, the receiving interface's own (where the
+        OS names it, as Linux does) or the interface alone.  Empty when
+        PACKET_INFO was not enabled.
         """
         info = self.packet_info
-        return [] if info is None else [info]
+        if info is None:
+            return []
+        source = info.local if info.local is not None else info.address
+        if source.is_multicast or source == _LIMITED_BROADCAST or self[2] & (MsgFlag.BCAST | MsgFlag.MCAST):
+            # Not an address to answer from: pin the receiving interface and let the OS pick its address.
+            source = IPv4Address(0) if isinstance(source, IPv4Address) else IPv6Address(0)
+        return [PacketInfo(source, info.interface)]
 
     def segments(self) -> list[bytes]:
         """Split coalesced data into its datagrams (one item if none were coalesced).

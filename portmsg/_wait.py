@@ -3,10 +3,11 @@
 The policy is the stdlib's: a non-blocking socket raises BlockingIOError, a
 timeout socket waits and raises TimeoutError("timed out"), EINTR is retried
 (PEP 475).  One difference in mechanism: where the OS has MSG_DONTWAIT,
-receives on a blocking socket never block in the kernel but wait here in
-slices, so that a close from another thread ends them (a recvmsg blocked in
-the kernel would hang); the descriptor is read again after every wait, so a
-number reused by another socket is never read from.
+receives on a blocking socket never block in the kernel but wait here.
+Every wait here runs in slices, so that a close from another thread ends it
+(a recvmsg blocked in the kernel, or a poll, would go on), and the
+descriptor is read again after every slice, so a number reused by another
+socket is never read from.
 """
 
 from __future__ import annotations
@@ -75,31 +76,22 @@ class Waiter:
             raise hooks.error(code)
         timeout = sock.gettimeout()
         if timeout is None and sliced:
-            self._wait_blocking(sock, code)
-            return self._fd_after_wait(sock), None
-        if timeout:
-            if deadline is None:
-                deadline = time.monotonic() + timeout
-            remaining = deadline - time.monotonic()
-            if remaining > 0 and ready(sock.fileno(), remaining, write=write):
-                return self._fd_after_wait(sock), deadline
-            msg = "timed out"
-            raise TimeoutError(msg)
-        raise hooks.error(code)
-
-    def _wait_blocking(self, sock: socket.socket, code: int) -> None:
-        """Wait for a blocking socket in slices; EAGAIN after SO_RCVTIMEO, as the kernel would."""
-        limit = self._rcvtimeo(sock)
-        deadline = None if limit is None else time.monotonic() + limit
+            limit = self._rcvtimeo(sock)  # a blocking socket: the kernel would honour SO_RCVTIMEO
+            expired: OSError = hooks.error(code)  # ... and then fail with EAGAIN
+        elif timeout:
+            limit, expired = timeout, TimeoutError("timed out")
+        else:
+            raise hooks.error(code)  # non-blocking: it would block, as the stdlib says
+        if deadline is None and limit is not None:
+            deadline = time.monotonic() + limit
+        # Wait in slices: between them, a socket closed by another thread is noticed.
         while True:
-            fd = sock.fileno()
-            if fd < 0:
-                raise self._hooks.error(self._hooks.closed)
+            fd = self._fd_after_wait(sock)
             step = CLOSE_CHECK if deadline is None else min(CLOSE_CHECK, deadline - time.monotonic())
             if step <= 0:
-                raise self._hooks.error(code)
-            if ready(fd, step, write=False):
-                return
+                raise expired
+            if ready(fd, step, write=write):
+                return self._fd_after_wait(sock), deadline
 
     def _rcvtimeo(self, sock: socket.socket) -> float | None:
         """The socket's SO_RCVTIMEO in seconds, None when unset (0) or unknown."""

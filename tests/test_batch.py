@@ -6,10 +6,10 @@ import socket
 import time
 
 import pytest
-from helpers import LOOPBACK, Pair, send_option
+from helpers import LOOPBACK, Pair, send_option, send_with_controls
 
 import portmsg
-from portmsg import Feature, MsgFlag, TrafficClass
+from portmsg import Feature, MsgFlag, SegmentSize, TrafficClass
 
 
 def _drain(pair: Pair, expected: int, **kwargs: object) -> list[portmsg.Message]:
@@ -87,3 +87,55 @@ def test_batch_size_is_checked(pair: Pair, count: int) -> None:
 def test_batch_rejects_non_socket() -> None:
     with pytest.raises(TypeError, match="socket"):
         portmsg.recv_batch(3)  # type: ignore[arg-type]
+
+
+# -- coalesced data is never cut by a default ----------------------------------------
+
+
+def test_enable_without_features_leaves_coalescing_off(pair: Pair) -> None:
+    on = pair.enable()
+    assert Feature.SEGMENT_OFFLOAD not in on
+    assert Feature.SEGMENT_OFFLOAD not in on.refused  # not refused: not asked for
+
+
+def _gso_burst(pair: Pair, count: int, size: int) -> bytes:
+    payload = b"".join(bytes([i]) * size for i in range(count))
+    send_with_controls(pair.sender, payload, pair.address, [SegmentSize(size)])
+    return payload
+
+
+def test_batch_default_takes_a_whole_coalesced_burst(pair: Pair) -> None:
+    pair.require(Feature.SEGMENT_OFFLOAD)
+    payload = _gso_burst(pair, 4, 1200)
+    (message,) = portmsg.recv_batch(pair.receiver)
+    assert not message.truncated
+    assert message.segments() == [payload[i : i + 1200] for i in range(0, 4800, 1200)]
+
+
+def test_segments_of_a_cut_burst_are_only_whole_datagrams(pair: Pair) -> None:
+    pair.require(Feature.SEGMENT_OFFLOAD)
+    payload = _gso_burst(pair, 4, 1200)
+    (message,) = portmsg.recv_batch(pair.receiver, bufsize=2048)
+    assert message.truncated
+    assert message.segments() == [payload[:1200]]  # the 848-byte piece is not a datagram
+
+
+# -- bounded buffers, checked sizes ------------------------------------------------------
+
+
+def test_batch_buffers_are_kept_per_size_class_and_bounded(pair: Pair) -> None:
+    scratches = portmsg._api.IMPL.scratches
+    for count in range(1, 40):
+        pair.send(b"x")
+        portmsg.recv_batch(pair.receiver, count)
+    classes = scratches._batches
+    assert set(classes) <= {1, 2, 4, 8, 16, 32, 64}
+    assert all(len(free) <= 2 for free in classes.values())
+
+
+@pytest.mark.parametrize("ancbufsize", [-1, -100])
+def test_batch_checks_the_control_size_like_recv(pair: Pair, ancbufsize: int) -> None:
+    pair.send(b"kept")
+    with pytest.raises(ValueError, match="invalid ancillary data buffer length"):
+        portmsg.recv_batch(pair.receiver, ancbufsize=ancbufsize)
+    assert portmsg.recv(pair.receiver).data == b"kept"

@@ -106,9 +106,52 @@ def test_enable_rejects_non_features(pair: Pair) -> None:
         portmsg.enable(pair.receiver, "PACKET_INFO")  # type: ignore[arg-type]
 
 
-def test_enable_on_unsupported_socket_type_enables_nothing() -> None:
+def test_enable_claims_nothing_on_a_tcp_socket_and_says_why() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        assert Feature.SEGMENT_OFFLOAD not in portmsg.enable(tcp, Feature.SEGMENT_OFFLOAD)
+        on = portmsg.enable(tcp, *Feature)
+        assert on == frozenset()
+        assert set(on.refused) == set(Feature)
+        assert on.refused[Feature.PACKET_INFO] == "does not apply to an AF_INET stream socket"
+
+
+def test_level2_receives_refuse_a_tcp_socket_before_reading(pair: Pair) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as client:
+            server, _ = listener.accept()
+            with server:
+                client.sendall(b"aaaabbbb")
+                server.settimeout(5)
+                for call in (
+                    lambda: portmsg.recv(server),
+                    lambda: portmsg.recv_batch(server, 4, 4),
+                    lambda: portmsg.recv_into(server, bytearray(4)),
+                ):
+                    with pytest.raises(TypeError, match="datagram sockets, not a TCP"):
+                        call()
+                # Level 1 keeps the stdlib's behaviour: a stream can be read with recvmsg.
+                data, _, _, _ = portmsg.recvmsg(server, 100)
+                assert data == b"aaaabbbb"
+
+
+def test_enable_on_a_closed_socket_raises_as_setsockopt_does(pair: Pair) -> None:
+    pair.receiver.close()
+    with pytest.raises(OSError) as ours:
+        portmsg.enable(pair.receiver, Feature.PACKET_INFO)
+    with pytest.raises(OSError) as stdlib:
+        pair.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    assert type(ours.value) is type(stdlib.value)
+    assert ours.value.errno == stdlib.value.errno
+
+
+def test_enable_says_why_a_feature_is_off(pair: Pair) -> None:
+    on = portmsg.enable(pair.receiver, *Feature)
+    assert set(on) | set(on.refused) == set(Feature)
+    assert not set(on) & set(on.refused)
+    assert on.refused[Feature.CREDENTIALS].startswith("does not apply to an AF_INET")
+    for feature, why in on.refused.items():
+        assert why, feature
 
 
 def test_bad_controls_are_refused_when_built() -> None:

@@ -229,7 +229,7 @@ def test_controls_are_hashable_and_readable() -> None:
         RawControl(1, 2, b""),
     ]
     assert len(set(controls)) == len(controls)
-    assert repr(controls[0]) == "PacketInfo(address=IPv4Address('127.0.0.1'), interface=1)"
+    assert repr(controls[0]) == "PacketInfo(address=IPv4Address('127.0.0.1'), interface=1, local=None)"
     assert TrafficClass(3).ecn is ECN.CE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from ipaddress import IPv4Address, ip_address
@@ -334,3 +335,72 @@ def test_recv_into_fills_the_callers_buffer(pair: Pair) -> None:
     assert nbytes == 64
     with pytest.raises(TypeError, match="writable"):
         portmsg.recv_into(pair.receiver, b"read-only")
+
+
+# -- a cut control buffer never exposes bytes the datagram did not carry ---------------
+
+
+def _fill_pooled_buffer(pair: Pair) -> None:
+    """Leave 100 bytes of another datagram in portmsg's reused receive buffer."""
+    pair.send(b"S" * 100)
+    assert portmsg.recvmsg(pair.receiver, 100)[0] == b"S" * 100
+
+
+def test_level1_cut_controls_report_only_the_datagrams_bytes(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO)
+    _fill_pooled_buffer(pair)
+    pair.send(b"d" * 40)
+    data, _, flags, _ = portmsg.recvmsg(pair.receiver, 100, portmsg.CMSG_LEN(1))
+    assert data == b"d" * 40
+    assert flags & native.MSG_CTRUNC
+    assert not flags & native.MSG_TRUNC
+
+
+def test_level1_into_cut_controls_report_only_the_datagrams_bytes(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO)
+    pair.send(b"d" * 40)
+    buffer = bytearray(b"X" * 100)
+    nbytes, _, flags, _ = portmsg.recvmsg_into(pair.receiver, [buffer], portmsg.CMSG_LEN(1))
+    assert nbytes == 40
+    assert buffer == b"d" * 40 + b"X" * 60
+    assert flags & native.MSG_CTRUNC
+
+
+def test_level2_cut_controls_report_only_the_datagrams_bytes(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO, Feature.HOP_LIMIT)
+    pair.enable(Feature.TRAFFIC_CLASS)
+    _fill_pooled_buffer(pair)
+    message = pair.roundtrip(b"d" * 40, bufsize=100, ancbufsize=portmsg.CMSG_SPACE(4))
+    assert message.data == b"d" * 40
+    assert MsgFlag.CTRUNC in message.flags
+    assert not message.truncated
+
+
+def test_cut_data_and_cut_controls_set_both_flags(pair: Pair) -> None:
+    pair.require(Feature.PACKET_INFO)
+    pair.send(bytes(range(200)))
+    data, _, flags, _ = portmsg.recvmsg(pair.receiver, 100, portmsg.CMSG_LEN(1))
+    assert data == bytes(range(100))
+    assert flags & native.MSG_TRUNC
+    assert flags & native.MSG_CTRUNC
+    pair.send(bytes(range(200)))
+    message = portmsg.recv(pair.receiver, 100, ancbufsize=portmsg.CMSG_LEN(1))
+    assert message.flags & (MsgFlag.TRUNC | MsgFlag.CTRUNC) == MsgFlag.TRUNC | MsgFlag.CTRUNC
+
+
+def test_a_hand_set_receive_timeout_is_honoured_as_the_stdlib_does(pair: Pair) -> None:
+    """SO_RCVTIMEO on a blocking socket: both give up after it, with the same error."""
+    pair.receiver.settimeout(None)
+    value = (
+        struct.pack("=I", 300) if portmsg.BACKEND == "winsock" else struct.pack("ll", 0, 300_000)
+    )  # struct timeval, native sizes
+    pair.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    start = time.monotonic()
+    with pytest.raises(OSError) as ours:
+        portmsg.recv(pair.receiver)
+    waited = time.monotonic() - start
+    with pytest.raises(OSError) as stdlib:
+        pair.receiver.recvfrom(10)
+    assert type(ours.value) is type(stdlib.value)
+    assert ours.value.errno == stdlib.value.errno
+    assert 0.25 <= waited < 3

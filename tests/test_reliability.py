@@ -115,3 +115,38 @@ def test_any_buffer_size_works(pair: Pair, bufsize: int) -> None:
     message = portmsg.recv(pair.receiver, bufsize)
     assert message.data == b"sized"[:bufsize]
     assert message.truncated == (bufsize < 5)
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["blocking", "timeout"])
+def test_a_waiting_receive_never_reads_a_socket_that_took_its_descriptor_number(timeout: float | None) -> None:
+    """Closed while waiting, then the number is reused by another socket with a datagram queued:
+    the waiting receive must end with the closed socket's error, and the datagram stay where it is."""
+    family = socket.AF_INET
+    victim = socket.socket(family, socket.SOCK_DGRAM)
+    victim.bind((LOOPBACK[family], 0))
+    victim.settimeout(timeout)
+    number = victim.fileno()
+    outcome: list[BaseException | portmsg.Message] = []
+
+    def block() -> None:
+        try:
+            outcome.append(portmsg.recv(victim))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=block)
+    thread.start()
+    time.sleep(0.3)
+    victim.close()
+    with socket.socket(family, socket.SOCK_DGRAM) as heir, socket.socket(family, socket.SOCK_DGRAM) as sender:
+        if heir.fileno() != number:
+            thread.join(5)
+            pytest.skip(f"{portmsg.PLATFORM} did not reuse descriptor {number} (got {heir.fileno()})")
+        heir.bind((LOOPBACK[family], 0))
+        heir.settimeout(5)
+        sender.sendto(b"not yours", heir.getsockname())
+        thread.join(5)
+        assert not thread.is_alive()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], OSError), outcome
+        assert heir.recv(100) == b"not yours"

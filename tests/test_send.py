@@ -8,10 +8,22 @@ import sys
 from ipaddress import ip_address
 
 import pytest
-from helpers import LOOPBACK, Pair, dual_stack_socket, require, send_with_controls, udp_pair
+from helpers import FAMILIES, LOOPBACK, Pair, dual_stack_socket, require, send_with_controls, udp_pair
 
 import portmsg
-from portmsg import ECN, Feature, HopLimit, RawControl, SegmentSize, Timestamp, TrafficClass
+from portmsg import (
+    ECN,
+    Credentials,
+    Feature,
+    FileDescriptors,
+    HopLimit,
+    PacketInfo,
+    RawControl,
+    SegmentSize,
+    Timestamp,
+    TrafficClass,
+    native,
+)
 
 
 def test_send_returns_bytes_sent(pair: Pair) -> None:
@@ -152,3 +164,124 @@ def test_send_on_a_closed_socket_raises_as_the_stdlib(pair: Pair) -> None:
     assert type(ours.value) is type(stdlib.value)
     assert ours.value.errno == stdlib.value.errno
     assert getattr(ours.value, "winerror", None) == getattr(stdlib.value, "winerror", None)
+
+
+# -- a control either takes effect or nothing is sent -----------------------------------
+
+
+def _nothing_arrives(receiver: socket.socket) -> None:
+    receiver.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        portmsg.recv(receiver)
+
+
+@pytest.mark.parametrize(
+    "control",
+    [
+        PacketInfo(ip_address("::1"), 0),
+        FileDescriptors((0,)),
+        Credentials(1, 0, 0),
+    ],
+    ids=["ipv6-packet-info", "descriptors", "credentials"],
+)
+def test_a_control_an_ipv4_socket_cannot_carry_is_refused(control: portmsg.Control) -> None:
+    with udp_pair(socket.AF_INET) as pair:
+        with pytest.raises(ValueError, match=r"cannot be sent on an AF_INET socket.*nothing was sent"):
+            portmsg.send(pair.sender, b"x", pair.address, controls=[control])
+        _nothing_arrives(pair.receiver)
+
+
+def test_encode_refuses_an_ipv6_source_for_an_ipv4_socket() -> None:
+    with pytest.raises(ValueError, match="AF_INET socket"):
+        portmsg.encode([PacketInfo(ip_address("::1"), 0)], socket.AF_INET)
+
+
+def test_a_v4_mapped_source_on_an_ipv4_socket_goes_out_as_ipv4() -> None:
+    with udp_pair(socket.AF_INET, bind="0.0.0.0") as pair:
+        pair.require(Feature.PACKET_INFO)
+        ((level, kind, _),) = portmsg.encode([PacketInfo(ip_address("::ffff:127.0.0.1"), 0)], socket.AF_INET)
+        assert (level, kind) == (native.IPPROTO_IP, native.IP_PKTINFO)
+
+
+def test_an_ipv4_source_to_an_ipv6_destination_is_refused_with_a_reason() -> None:
+    if socket.AF_INET6 not in FAMILIES:
+        pytest.skip("IPv6 is not available on this host")
+    with udp_pair(socket.AF_INET6) as pair:
+        with pytest.raises(ValueError, match="AF_INET6 socket to an IPv6 destination"):
+            portmsg.send(pair.sender, b"x", pair.address, controls=[PacketInfo(ip_address("127.0.0.1"), 0)])
+        _nothing_arrives(pair.receiver)
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX") or portmsg.BACKEND != "posix", reason="AF_UNIX datagrams: POSIX")
+def test_ip_controls_on_a_unix_socket_are_refused() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        for control in (PacketInfo(ip_address("127.0.0.1"), 0), HopLimit(3), TrafficClass(2), SegmentSize(100)):
+            with pytest.raises(ValueError, match="AF_UNIX socket"):
+                portmsg.send(a, b"x", controls=[control])
+        _nothing_arrives(b)
+
+
+@pytest.mark.parametrize("control", [TrafficClass(int(ECN.ECT0)), HopLimit(7)], ids=["traffic-class", "hop-limit"])
+def test_dual_stack_socket_marks_an_ipv4_peer_with_the_ipv4_forms(control: portmsg.Control) -> None:
+    """Linux sends to a v4-mapped peer down the IPv4 path, which ignores IPV6_TCLASS / IPV6_HOPLIMIT."""
+    sender = dual_stack_socket()
+    with sender, udp_pair(socket.AF_INET) as pair:
+        feature = Feature.TRAFFIC_CLASS if isinstance(control, TrafficClass) else Feature.HOP_LIMIT
+        pair.require(feature)
+        send_with_controls(sender, b"x", ("::ffff:127.0.0.1", pair.address[1]), [control])
+        message = portmsg.recv(pair.receiver)
+        if isinstance(control, TrafficClass):
+            assert message.traffic_class == control
+        else:
+            assert message.hop_limit == control
+
+
+def test_connected_dual_stack_socket_uses_its_peer_for_the_form() -> None:
+    sender = dual_stack_socket()
+    with sender, udp_pair(socket.AF_INET) as pair:
+        pair.require(Feature.HOP_LIMIT)
+        sender.connect(("::ffff:127.0.0.1", pair.address[1]))
+        send_with_controls(sender, b"x", None, [HopLimit(9)])
+        assert portmsg.recv(pair.receiver).hop_limit == HopLimit(9)
+
+
+@pytest.mark.parametrize(("level", "kind"), [(0, 2**32 + 2), (2**32, 2), (-(2**31) - 1, 2)])
+def test_control_level_and_type_outside_a_c_int_overflow_as_the_stdlib(level: int, kind: int) -> None:
+    with udp_pair(socket.AF_INET) as pair:
+        with pytest.raises(OverflowError, match="signed integer"):
+            portmsg.sendmsg(pair.sender, [b"x"], [(level, kind, b"\x07\x00\x00\x00")], 0, pair.address)
+        _nothing_arrives(pair.receiver)
+
+
+# -- replying to a broadcast ---------------------------------------------------------------
+
+
+def test_reply_to_a_broadcast_leaves_from_the_receiving_interface() -> None:
+    """127.255.255.255 is loopback's broadcast address: a reply must come from a local unicast address."""
+    with udp_pair(socket.AF_INET, bind="0.0.0.0") as pair:
+        pair.require(Feature.PACKET_INFO)
+        server, client = pair.receiver, pair.sender
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        port = pair.address[1]
+        try:
+            client.sendto(b"who is there", ("127.255.255.255", port))
+        except OSError as exc:
+            pytest.skip(f"{portmsg.PLATFORM} does not send to 127.255.255.255: {exc}")
+        request = portmsg.recv(server)
+        assert request.packet_info is not None
+        if portmsg.PLATFORM.startswith("wine") and not request.flags & portmsg.MsgFlag.BCAST:
+            pytest.skip("Wine 8 sets no MSG_BCAST (and sends no controls): only a real Windows host shows this")
+        (reply,) = request.reply_controls()
+        assert not reply.address.is_multicast
+        assert reply.address != ip_address("127.255.255.255")
+        send_with_controls(server, b"here", request.address, [reply])
+        data, source = client.recvfrom(100)
+        assert data == b"here"
+        assert ip_address(source[0]).is_loopback
+        assert source[0] != "127.255.255.255"
+        # and the next, unicast request is answered from the address asked
+        client.sendto(b"again", ("127.0.0.1", port))
+        request = portmsg.recv(server)
+        send_with_controls(server, b"yes", request.address, request.reply_controls())
+        assert client.recvfrom(100) == (b"yes", ("127.0.0.1", port))

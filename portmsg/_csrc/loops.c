@@ -33,6 +33,7 @@ int pm_recv_each(pm_socket s, int flags, int later_flags, int n, pm_recv_args *a
         one.head = a->head + (size_t)i * PM_HEADER;
         one.records = a->records + (size_t)i * stride;
         one.nmore = 0;
+        one.wait = i == 0 ? a->wait : 0;
         r = pm_recv(s, i == 0 ? flags : later_flags, &one);
         a->prev_namelen = one.prev_namelen;  /* the marks compare with the datagram before */
         a->prev_controllen = one.prev_controllen;

@@ -33,7 +33,7 @@ typedef struct {
 
 /* Raised whenever an entry point or a struct here changes, so that a stale
  * compiled module is refused at import (portmsg/_report.py). */
-#define PM_ABI_VERSION 3
+#define PM_ABI_VERSION 4
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -71,7 +71,14 @@ typedef struct {
     long long prev_controllen;  /* -1: nothing to compare with */
     void *vectors;        /* recvmmsg: room for nvectors mmsghdr + iovec (PM_BATCH_VECTOR_SIZE each) */
     int nvectors;
+    void *event;          /* Windows: this args' event for overlapped receives (pm_event_new) */
+    int wait;             /* Windows: 1 to wait for a datagram (blocking socket), 0 to return at once */
 } pm_recv_args;
+
+/* Windows: a new event for pm_recv_args.event (NULL on failure, and on
+ * POSIX, where receives need none); pm_event_free closes it. */
+void *pm_event_new(void);
+void pm_event_free(void *event);
 
 /* Receive one datagram and walk its control data.  Returns the number of
  * records (>= 0), or -(errno / WSA error code). */

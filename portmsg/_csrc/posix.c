@@ -148,3 +148,7 @@ long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const
         free(iov);
     return n < 0 ? -(long long)err : (long long)n;
 }
+
+/* POSIX receives need no event: they are never overlapped. */
+void *pm_event_new(void) { return NULL; }
+void pm_event_free(void *event) { (void)event; }

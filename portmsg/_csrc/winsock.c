@@ -33,53 +33,169 @@ static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nm
     return out;
 }
 
-int pm_recv(pm_socket s, int flags, pm_recv_args *a)
+/* One overlapped WSARecvMsg: everything the kernel writes while it is in
+ * flight.  The OVERLAPPED comes first, so the op's address is the
+ * OVERLAPPED's.  Receives are overlapped even when the caller waits for
+ * them: only then does the OS say how many bytes arrived when it fails the
+ * call with WSAEMSGSIZE because the *control* buffer was too small (Wine
+ * leaves the byte count of a non-overlapped call untouched, and the data
+ * buffer would then be reported whole, stale bytes included). */
+struct pm_op {
+    OVERLAPPED ov;
+    WSAMSG msg;
+    WSABUF small[PM_SMALL_BUFS];
+    WSABUF *bufs;
+    size_t total;   /* room in all data buffers */
+    int posted;     /* WSAEMSGSIZE when the call failed so at once, else 0 */
+};
+
+#define PM_STATUS_PENDING ((ULONG_PTR)0x103)  /* STATUS_PENDING, as HasOverlappedIoCompleted reads it */
+#define PM_UNKNOWN ((ULONG_PTR)-1)           /* InternalHigh before the OS writes a count */
+
+const char *pm_wine_version(void);
+
+/* Under Wine (read once; two threads reading it at once compute the same). */
+static int pm_is_wine(void)
+{
+    static int wine = -1;
+    if (wine < 0)
+        wine = pm_wine_version() != NULL;
+    return wine;
+}
+
+/* Post one overlapped receive into a's buffers.  Returns 0 when it is
+ * complete already (data, or WSAEMSGSIZE: op->posted), WSA_IO_PENDING when
+ * it is in flight, else the WSA error (then nothing is in flight). */
+static int pm_op_start(struct pm_op *op, pm_socket s, int flags, pm_recv_args *a, HANDLE event)
 {
     LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)a->fn;
-    WSABUF small[PM_SMALL_BUFS];
-    size_t total;
-    WSABUF *wsabufs = pm_wsabufs(a->data, a->datalen, a->more, a->nmore, small, &total);
-    WSAMSG msg;
-    DWORD received = PM_UNSET;
-    int rc, err = 0;
+    int err;
 
-    if (wsabufs == NULL)
-        return -WSA_NOT_ENOUGH_MEMORY;
-    memset(&msg, 0, sizeof msg);
-    msg.name = a->namelen > 0 ? (LPSOCKADDR)a->name : NULL;
-    msg.namelen = a->namelen;
-    msg.lpBuffers = wsabufs;
-    msg.dwBufferCount = (ULONG)(a->nmore + 1);
-    /* Never NULL with a length: Wine then loses the socket (PLATFORMS 6). */
-    msg.Control.buf = a->controllen > 0 ? a->control : NULL;
-    msg.Control.len = pm_ulong(a->controllen);
-    msg.dwFlags = (DWORD)flags;
-    rc = recv_fn(s, &msg, &received, NULL, NULL);
-    if (rc == SOCKET_ERROR)
-        err = WSAGetLastError();
-    if (wsabufs != small)
-        free(wsabufs);
-    if (rc == SOCKET_ERROR) {
-        if (err != WSAEMSGSIZE)
-            return -err;
-        /* Too large for the buffers: Windows fails the call after filling
-         * them.  Wine leaves the byte count untouched; a cut datagram fills
-         * every buffer, so the count is their total. */
-        if (received == PM_UNSET || received > total)
-            received = (DWORD)total;
-        /* WSAEMSGSIZE without MSG_CTRUNC can only mean the data was cut
-         * (Wine never sets MSG_TRUNC itself). */
-        if (!(msg.dwFlags & MSG_CTRUNC))
-            msg.dwFlags |= MSG_TRUNC;
+    op->bufs = pm_wsabufs(a->data, a->datalen, a->more, a->nmore, op->small, &op->total);
+    if (op->bufs == NULL)
+        return WSA_NOT_ENOUGH_MEMORY;
+    memset(&op->ov, 0, sizeof op->ov);
+    op->ov.Internal = PM_STATUS_PENDING;
+    op->ov.InternalHigh = PM_UNKNOWN;
+    op->ov.hEvent = event;
+    memset(&op->msg, 0, sizeof op->msg);
+    op->msg.name = a->namelen > 0 ? (LPSOCKADDR)a->name : NULL;
+    op->msg.namelen = a->namelen;
+    op->msg.lpBuffers = op->bufs;
+    op->msg.dwBufferCount = (ULONG)(a->nmore + 1);
+    /* Never NULL with a length: Wine then loses the socket. */
+    op->msg.Control.buf = a->controllen > 0 ? a->control : NULL;
+    op->msg.Control.len = pm_ulong(a->controllen);
+    op->msg.dwFlags = (DWORD)flags;
+    op->posted = 0;
+    /* No byte-count pointer with an OVERLAPPED: the count comes from the op. */
+    if (recv_fn(s, &op->msg, NULL, &op->ov, NULL) == 0)
+        return 0;
+    err = WSAGetLastError();
+    if (err == WSAEMSGSIZE) {
+        op->posted = err;
+        return 0;
     }
-    if (msg.Control.buf == NULL)
-        msg.Control.len = 0;
-    else if (msg.Control.len > a->controllen)
-        msg.Control.len = pm_ulong(a->controllen);
+    if (err != WSA_IO_PENDING && op->bufs != op->small)
+        free(op->bufs);
+    return err;
+}
+
+/* Report a completed op into a: the records count, or -(WSA error). */
+static int pm_op_finish(struct pm_op *op, pm_socket s, pm_recv_args *a)
+{
+    DWORD received = 0, ignored = 0;
+    ULONG_PTR count = op->ov.InternalHigh;
+    int err = op->posted;
+
+    if (!err && !WSAGetOverlappedResult(s, &op->ov, &received, FALSE, &ignored))
+        err = WSAGetLastError();
+    if (op->bufs != op->small)
+        free(op->bufs);
+    if (err && err != WSAEMSGSIZE)
+        return -err;
+    if (err == WSAEMSGSIZE) {
+        /* Too large for a buffer: the OS fails the call after filling them.
+         * Windows sets MSG_TRUNC for cut data and MSG_CTRUNC for cut
+         * controls; Wine sets only MSG_CTRUNC, so without it the data was
+         * what was cut, and with it the data may have been cut too when it
+         * fills the buffers (a datagram that fits exactly cannot be told
+         * from a longer one there: it is reported cut). */
+        if (count == PM_UNKNOWN) {
+            /* Not overlapped (a socket without WSA_FLAG_OVERLAPPED): no count. */
+            if (op->msg.dwFlags & MSG_CTRUNC)
+                return -WSAEMSGSIZE;  /* the data's length is unknown: never report bytes it may not have */
+            count = op->total;
+        }
+        if (!(op->msg.dwFlags & MSG_CTRUNC) || count > op->total || (count == op->total && pm_is_wine()))
+            op->msg.dwFlags |= MSG_TRUNC;
+        received = (DWORD)(count > op->total ? op->total : count);
+    }
+    if (op->msg.Control.buf == NULL)
+        op->msg.Control.len = 0;
+    else if (op->msg.Control.len > a->controllen)
+        op->msg.Control.len = pm_ulong(a->controllen);
     /* Wine echoes input bits: keep only the documented output flags. */
-    return pm_report(a, a->head, a->records, received == PM_UNSET ? 0 : (long long)received,
-                     (int)(msg.dwFlags & PM_OUTPUT_FLAGS), a->name, msg.namelen > 0 ? msg.namelen : 0,
-                     a->control, msg.Control.len);
+    return pm_report(a, a->head, a->records, (long long)received, (int)(op->msg.dwFlags & PM_OUTPUT_FLAGS), a->name,
+                     op->msg.namelen > 0 ? op->msg.namelen : 0, a->control, op->msg.Control.len);
+}
+
+/* How long a blocking receive may wait: the socket's SO_RCVTIMEO, as a
+ * non-overlapped call would honour it (overlapped calls ignore it). */
+static DWORD pm_rcvtimeo(pm_socket s)
+{
+    DWORD ms = 0;
+    int size = (int)sizeof ms;
+    if (getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (char *)&ms, &size) == SOCKET_ERROR || ms == 0)
+        return INFINITE;
+    return ms;
+}
+
+int pm_recv(pm_socket s, int flags, pm_recv_args *a)
+{
+    struct pm_op op;
+    HANDLE event = (HANDLE)a->event;
+    int r;
+
+    if (event == NULL)
+        return -WSAEINVAL;
+    /* The low bit keeps the completion off any I/O completion port the
+     * socket is tied to (an asyncio proactor's): this receive is ours. */
+    r = pm_op_start(&op, s, flags, a, (HANDLE)((ULONG_PTR)event | 1));
+    if (r == WSA_IO_PENDING) {
+        DWORD limit = a->wait ? pm_rcvtimeo(s) : 0;
+        int expired = 0;
+        while (!HasOverlappedIoCompleted(&op.ov)) {
+            if (WaitForSingleObject(event, limit) == WAIT_TIMEOUT) {
+                /* Nothing came (in time): cancel, then wait for the op to end,
+                 * since it lives on this stack.  A datagram that landed
+                 * meanwhile is delivered, not lost. */
+                CancelIoEx((HANDLE)s, &op.ov);
+                limit = INFINITE;
+                expired = 1;
+            }
+        }
+        r = pm_op_finish(&op, s, a);
+        if (expired && r == -WSA_OPERATION_ABORTED)
+            return a->wait ? -WSAETIMEDOUT : -WSAEWOULDBLOCK;
+        return r;
+    }
+    if (r != 0)
+        return -r;
+    return pm_op_finish(&op, s, a);
+}
+
+void *pm_event_new(void)
+{
+    /* Auto-reset: a completion that nobody waited for leaves it signalled, and
+     * the wait loop above checks the op itself, so a stale signal is harmless. */
+    return (void *)CreateEventW(NULL, FALSE, FALSE, NULL);
+}
+
+void pm_event_free(void *event)
+{
+    if (event != NULL)
+        CloseHandle((HANDLE)event);
 }
 
 static int pm_queued(pm_socket s)
