@@ -96,17 +96,18 @@ class CffiBackend:
     # -- control-message sizes ---------------------------------------------------------
 
     def cmsg_len(self, length: int) -> int:
-        """CMSG_LEN / WSA_CMSG_LEN, with the stdlib's range check."""
-        return self._cmsg_size(self.lib.pm_cmsg_len, length, "CMSG_LEN")
+        """CMSG_LEN / WSA_CMSG_LEN, with CPython's range check (get_CMSG_LEN)."""
+        return self._cmsg_size(self.lib.pm_cmsg_len, length, _SOCKLEN_MAX - self._cmsg_header, "CMSG_LEN")
 
     def cmsg_space(self, length: int) -> int:
-        """CMSG_SPACE / WSA_CMSG_SPACE, with the stdlib's range check."""
-        return self._cmsg_size(self.lib.pm_cmsg_space, length, "CMSG_SPACE")
+        """CMSG_SPACE / WSA_CMSG_SPACE, with CPython's range check (get_CMSG_SPACE: room for padding both sides)."""
+        limit = _SOCKLEN_MAX - int(self.lib.pm_cmsg_space(1))
+        return self._cmsg_size(self.lib.pm_cmsg_space, length, limit, "CMSG_SPACE")
 
-    def _cmsg_size(self, func: Any, length: int, what: str) -> int:
+    @staticmethod
+    def _cmsg_size(func: Any, length: int, limit: int, what: str) -> int:
         length = operator.index(length)
-        # As CPython: the length and the result must fit a socklen_t-sized length.
-        if 0 <= length <= _SOCKLEN_MAX:
+        if 0 <= length <= limit:
             result = int(func(length))
             if length <= result <= _SOCKLEN_MAX:
                 return result
