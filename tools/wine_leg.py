@@ -2,6 +2,7 @@
 
     python tools/wine_leg.py test [pytest args]   build, install, run the tests
     python tools/wine_leg.py probe                run `python -m portmsg probe`
+    python tools/wine_leg.py stdlib               CPython 3.13's own test_socket against portmsg (stdlib_socket.py)
     python tools/wine_leg.py run ARGS...          run the Windows python with ARGS
 
 Steps (each cached under .cache/windows, so a second run is offline):
@@ -149,6 +150,31 @@ def install_package(home: Path, extension: Path) -> None:
     shutil.copy2(extension, target / extension.name)
 
 
+def install_stdlib_tests(home: Path) -> None:
+    """Copy CPython 3.13's test_socket.py and test/support/ into the Windows CPython (the embedded one has no tests).
+
+    They come from a CPython 3.13 on this machine (pure Python, the same on every OS): those
+    tests have never run on Windows, whose stdlib has no recvmsg.
+    """
+    found = shutil.which("python3.13")
+    if found is None:
+        fail("the test_socket leg copies CPython 3.13's Lib/test: python3.13 is not on PATH (pyenv install 3.13)")
+    where = subprocess.run(
+        [found, "-c", "import os, test.support; print(os.path.dirname(os.path.dirname(test.support.__file__)))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    source = Path(where.stdout.strip())
+    if where.returncode or not (source / "test_socket.py").exists():
+        fail(f"{found} has no Lib/test/test_socket.py: {where.stderr.strip()}")
+    target = home / "Lib" / "test"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source / "support", target / "support", ignore=shutil.ignore_patterns("__pycache__"))
+    (target / "__init__.py").write_text("")
+    shutil.copy2(source / "test_socket.py", target / "test_socket.py")
+
+
 def run_windows_python(home: Path, args: list[str]) -> int:
     env = dict(
         os.environ,
@@ -171,7 +197,7 @@ def run_windows_python(home: Path, args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("test", "probe", "run"):
+    if not argv or argv[0] not in ("test", "probe", "stdlib", "run"):
         print(__doc__)
         return 2
     check_tools()
@@ -181,6 +207,9 @@ def main(argv: list[str]) -> int:
         return run_windows_python(home, ["-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
     if argv[0] == "probe":
         return run_windows_python(home, ["-m", "portmsg", "probe", *argv[1:]])
+    if argv[0] == "stdlib":
+        install_stdlib_tests(home)
+        return run_windows_python(home, [str(ROOT / "tools" / "stdlib_socket.py"), "check", *argv[1:]])
     return run_windows_python(home, argv[1:])
 
 
