@@ -113,7 +113,7 @@ class _Result(unittest.TestResult):
     def addSkip(self, test: unittest.TestCase, reason: str) -> None:  # noqa: N802
         self.outcomes[test.id()] = "skip: " + reason
 
-    def addExpectedFailure(self, test: unittest.TestCase, err: Any) -> None:  # noqa: N802
+    def addExpectedFailure(self, test: unittest.TestCase, err: Any) -> None:  # noqa: N802, ARG002
         self.outcomes[test.id()] = "xfail"
 
     def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:  # noqa: N802
@@ -208,7 +208,7 @@ def _platform() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "run":  # noqa: PLR2004
+    if len(argv) == 2 and argv[0] == "run":
         result = run(argv[1])
         Path(os.environ["PORTMSG_STDLIB_OUT"]).write_text(json.dumps(result))
         return 0
