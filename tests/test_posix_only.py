@@ -1,7 +1,7 @@
 """POSIX-only behaviour: Unix datagram sockets, SCM_RIGHTS, SCM_CREDENTIALS.
 
 Backend-specific because Windows has no AF_UNIX datagram sockets, so no
-descriptor or credential passing (PLATFORMS 4.9); Wine 8 cannot create
+descriptor or credential passing (unix(7) sockets are stream-only there); Wine 8 cannot create
 AF_UNIX sockets at all.
 """
 

@@ -27,7 +27,7 @@ typedef SOCKET pm_socket;
 #define IPPROTO_UDP IPPROTO_UDP
 #endif
 
-/* Names MinGW 10 lacks, with the Windows SDK's values (PLATFORMS.md 1.x, 7). */
+/* Names MinGW 10 lacks, with the values of the Windows SDK headers (ws2ipdef.h, mstcpip.h). */
 #ifndef IP_RECVECN
 #define IP_RECVECN 50
 #endif
