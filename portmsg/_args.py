@@ -33,6 +33,8 @@ def sock_of(obj: object) -> socket.socket:
     if isinstance(inner, _SOCKET):
         return inner
     msg = f"expected a socket.socket, not {type(obj).__name__}"
+    if hasattr(obj, "fileno"):  # uvloop's PseudoSocket, say: it keeps no socket.socket inside
+        msg += " (asyncio's TransportSocket and trio's sockets are taken; pass the socket itself otherwise)"
     raise TypeError(msg)
 
 

@@ -241,57 +241,58 @@ class CffiBackend:
         """Up to count datagrams in one call, blocking for the first only."""
         st = self.scratches.take_batch(count, bufsize, ancbufsize)
         try:
-            args = st.args
-            got = self._receive_checked(sock, args, flags, count=count)
-            heads = self._unpack(st.head, HEADER * got)
-            records, data_bytes, control_bytes, name_bytes = (
-                st.records_view,
-                st.data_bytes,
-                st.control_bytes,
-                st.name_bytes,
-            )
-            dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), args.namelen
-            stride = RECORD * records_room(ancbufsize, self._cmsg_header)
-            address, control = st.last_address, st.last_control
-            flags_seen, control_sets, address_of = self._flags_seen, self._control_sets, self._address
-            messages: list[Message] = []
-            append = messages.append
-            try:
-                for i in range(got):
-                    h = HEADER * i
-                    nbytes, same = heads[h], heads[h + 5]
-                    if not same & SAME_NAME:
-                        start = i * nameslot
-                        address = address_of(name_bytes[start : start + heads[h + 2]])
-                    if not same & SAME_CONTROL:
-                        start = i * controlslot
-                        control = control_bytes[start : start + heads[h + 3]]
-                    start = i * dataslot
-                    data = data_bytes[start : start + (nbytes if nbytes < bufsize else bufsize)]  # noqa: FURB136
-                    msg_flags = flags_seen.get(heads[h + 1])
-                    controls = control_sets.get(control) if heads[h + 4] else ()
-                    if msg_flags is None or controls is None:
-                        append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
-                    else:
-                        append(_new_tuple(Message, (data, address, msg_flags, controls)))
-            except BaseException:  # nothing is handed over: close every datagram's descriptors
-                self._discard(
-                    st,
-                    [
-                        (
-                            control_bytes[j * controlslot : j * controlslot + heads[HEADER * j + 3]],
-                            records,
-                            j * stride,
-                            heads[HEADER * j + 4],
-                        )
-                        for j in range(got)
-                    ],
-                )
-                raise
-            st.last_address, st.last_control = address, control
-            return messages
+            got = self._receive_checked(sock, st.args, flags, count=count)
+            return self.messages(st, got, bufsize, ancbufsize)
         finally:
             self.scratches.give_batch(st)
+
+    def messages(self, st: Scratch, got: int, bufsize: int, ancbufsize: int) -> list[Message]:
+        """The Messages of the `got` datagrams a C call reported into st (a batch, or one overlapped receive).
+
+        On failure nothing is handed over: every datagram's descriptors are closed.
+        """
+        heads = self._unpack(st.head, HEADER * got)
+        records, data_bytes, control_bytes, name_bytes = st.records_view, st.data_bytes, st.control_bytes, st.name_bytes
+        dataslot, controlslot, nameslot = max(bufsize, 1), max(ancbufsize, 1), st.args.namelen
+        stride = RECORD * records_room(ancbufsize, self._cmsg_header)
+        address, control = st.last_address, st.last_control
+        flags_seen, control_sets, address_of = self._flags_seen, self._control_sets, self._address
+        messages: list[Message] = []
+        append = messages.append
+        try:
+            for i in range(got):
+                h = HEADER * i
+                nbytes, same = heads[h], heads[h + 5]
+                if not same & SAME_NAME:
+                    start = i * nameslot
+                    address = address_of(name_bytes[start : start + heads[h + 2]])
+                if not same & SAME_CONTROL:
+                    start = i * controlslot
+                    control = control_bytes[start : start + heads[h + 3]]
+                start = i * dataslot
+                data = data_bytes[start : start + (nbytes if nbytes < bufsize else bufsize)]  # noqa: FURB136
+                msg_flags = flags_seen.get(heads[h + 1])
+                controls = control_sets.get(control) if heads[h + 4] else ()
+                if msg_flags is None or controls is None:
+                    append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
+                else:
+                    append(_new_tuple(Message, (data, address, msg_flags, controls)))
+        except BaseException:
+            self._discard(
+                st,
+                [
+                    (
+                        control_bytes[j * controlslot : j * controlslot + heads[HEADER * j + 3]],
+                        records,
+                        j * stride,
+                        heads[HEADER * j + 4],
+                    )
+                    for j in range(got)
+                ],
+            )
+            raise
+        st.last_address, st.last_control = address, control
+        return messages
 
     def _receive_checked(
         self, sock: Any, args: Any, flags: int, *, count: int = 0, into: Any = None, failed: int = 0

@@ -40,14 +40,14 @@ static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nm
  * call with WSAEMSGSIZE because the *control* buffer was too small (Wine
  * leaves the byte count of a non-overlapped call untouched, and the data
  * buffer would then be reported whole, stale bytes included). */
-struct pm_op {
+typedef struct pm_op {
     OVERLAPPED ov;
     WSAMSG msg;
     WSABUF small[PM_SMALL_BUFS];
     WSABUF *bufs;
     size_t total;   /* room in all data buffers */
     int posted;     /* WSAEMSGSIZE when the call failed so at once, else 0 */
-};
+} pm_op;
 
 #define PM_STATUS_PENDING ((ULONG_PTR)0x103)  /* STATUS_PENDING, as HasOverlappedIoCompleted reads it */
 #define PM_UNKNOWN ((ULONG_PTR)-1)           /* InternalHigh before the OS writes a count */
@@ -66,7 +66,7 @@ static int pm_is_wine(void)
 /* Post one overlapped receive into a's buffers.  Returns 0 when it is
  * complete already (data, or WSAEMSGSIZE: op->posted), WSA_IO_PENDING when
  * it is in flight, else the WSA error (then nothing is in flight). */
-static int pm_op_start(struct pm_op *op, pm_socket s, int flags, pm_recv_args *a, HANDLE event)
+int pm_op_start(pm_op *op, pm_socket s, int flags, pm_recv_args *a, void *event)
 {
     LPFN_WSARECVMSG recv_fn = (LPFN_WSARECVMSG)a->fn;
     int err;
@@ -77,7 +77,7 @@ static int pm_op_start(struct pm_op *op, pm_socket s, int flags, pm_recv_args *a
     memset(&op->ov, 0, sizeof op->ov);
     op->ov.Internal = PM_STATUS_PENDING;
     op->ov.InternalHigh = PM_UNKNOWN;
-    op->ov.hEvent = event;
+    op->ov.hEvent = (HANDLE)event;
     memset(&op->msg, 0, sizeof op->msg);
     op->msg.name = a->namelen > 0 ? (LPSOCKADDR)a->name : NULL;
     op->msg.namelen = a->namelen;
@@ -102,7 +102,7 @@ static int pm_op_start(struct pm_op *op, pm_socket s, int flags, pm_recv_args *a
 }
 
 /* Report a completed op into a: the records count, or -(WSA error). */
-static int pm_op_finish(struct pm_op *op, pm_socket s, pm_recv_args *a)
+int pm_op_finish(pm_op *op, pm_socket s, pm_recv_args *a)
 {
     DWORD received = 0, ignored = 0;
     ULONG_PTR count = op->ov.InternalHigh;
@@ -153,7 +153,7 @@ static DWORD pm_rcvtimeo(pm_socket s)
 
 int pm_recv(pm_socket s, int flags, pm_recv_args *a)
 {
-    struct pm_op op;
+    pm_op op;
     HANDLE event = (HANDLE)a->event;
     int r;
 
@@ -161,7 +161,7 @@ int pm_recv(pm_socket s, int flags, pm_recv_args *a)
         return -WSAEINVAL;
     /* The low bit keeps the completion off any I/O completion port the
      * socket is tied to (an asyncio proactor's): this receive is ours. */
-    r = pm_op_start(&op, s, flags, a, (HANDLE)((ULONG_PTR)event | 1));
+    r = pm_op_start(&op, s, flags, a, (void *)((ULONG_PTR)event | 1));
     if (r == WSA_IO_PENDING) {
         DWORD limit = a->wait ? pm_rcvtimeo(s) : 0;
         int expired = 0;
@@ -183,6 +183,48 @@ int pm_recv(pm_socket s, int flags, pm_recv_args *a)
     if (r != 0)
         return -r;
     return pm_op_finish(&op, s, a);
+}
+
+int pm_op_pending(const pm_op *op)
+{
+    return !HasOverlappedIoCompleted(&op->ov);
+}
+
+int pm_op_cancel(pm_op *op, pm_socket s)
+{
+    return CancelIoEx((HANDLE)s, &op->ov) ? 0 : (int)GetLastError();
+}
+
+int pm_send_op_start(pm_op *op, void *fn, pm_socket s, const char *data, size_t datalen, const char *name, int namelen,
+                     const char *control, size_t controllen, int flags)
+{
+    LPFN_WSASENDMSG send_fn = (LPFN_WSASENDMSG)fn;
+    int err;
+
+    memset(op, 0, sizeof *op);
+    op->ov.Internal = PM_STATUS_PENDING;
+    op->small[0].buf = (char *)data;
+    op->small[0].len = pm_ulong(datalen);
+    op->bufs = op->small;
+    op->total = op->small[0].len;
+    op->msg.name = namelen > 0 ? (LPSOCKADDR)name : NULL;
+    op->msg.namelen = namelen > 0 ? namelen : 0;
+    op->msg.lpBuffers = op->bufs;
+    op->msg.dwBufferCount = 1;
+    op->msg.Control.buf = controllen > 0 ? (char *)control : NULL;
+    op->msg.Control.len = pm_ulong(controllen);
+    if (send_fn(s, &op->msg, (DWORD)flags, NULL, &op->ov, NULL) == 0)
+        return 0;
+    err = WSAGetLastError();
+    return err;
+}
+
+long long pm_send_op_finish(pm_op *op, pm_socket s)
+{
+    DWORD sent = 0, ignored = 0;
+    if (!WSAGetOverlappedResult(s, &op->ov, &sent, FALSE, &ignored))
+        return -(long long)WSAGetLastError();
+    return (long long)sent;
 }
 
 void *pm_event_new(void)

@@ -15,3 +15,26 @@ int pm_error_text(int code, wchar_t *buffer, int size);
 
 /* Wine's version string, or NULL on Windows (ntdll's wine_get_version). */
 const char *pm_wine_version(void);
+
+/* One overlapped receive (or send) for an event loop's completion port: the
+ * OVERLAPPED comes first, so an op's address is its OVERLAPPED's.  Its
+ * memory, the pm_recv_args' buffers and the data must stay alive until the
+ * completion is dequeued. */
+typedef struct { ...; } pm_op;
+
+/* Post a receive into a's buffers (event: NULL, so the completion goes to
+ * the port).  0: complete already (a packet is still queued; WSAEMSGSIZE
+ * counts as complete), WSA_IO_PENDING: in flight, else the WSA error and
+ * nothing in flight. */
+int pm_op_start(pm_op *op, pm_socket s, int flags, pm_recv_args *a, void *event);
+/* Not complete yet (HasOverlappedIoCompleted). */
+int pm_op_pending(const pm_op *op);
+/* CancelIoEx: 0, or GetLastError() (ERROR_NOT_FOUND: already complete). */
+int pm_op_cancel(pm_op *op, pm_socket s);
+/* A complete receive reported into a, as pm_recv reports: records, or -(WSA error). */
+int pm_op_finish(pm_op *op, pm_socket s, pm_recv_args *a);
+/* Post a send (same return values as pm_op_start; fn: the provider's WSASendMsg). */
+int pm_send_op_start(pm_op *op, void *fn, pm_socket s, const char *data, size_t datalen, const char *name, int namelen,
+                     const char *control, size_t controllen, int flags);
+/* A complete send: the bytes sent, or -(WSA error). */
+long long pm_send_op_finish(pm_op *op, pm_socket s);
