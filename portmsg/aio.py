@@ -94,6 +94,13 @@ class Receiver:
     def _deliver(self, item: Any) -> None:
         """Queue a Message, or an OSError for recv() to raise once."""
         self._queue.append(item)
+        self._queued()
+
+    def _deliver_all(self, messages: list[Message]) -> None:
+        self._queue.extend(messages)
+        self._queued()
+
+    def _queued(self) -> None:
         self._wake()
         if not self._paused and len(self._queue) >= self._max_queued:
             self._paused = True
@@ -121,10 +128,13 @@ class Receiver:
         if item is _END:  # left queued: every later call ends too
             return item
         self._queue.popleft()
+        self._taken()
+        return item
+
+    def _taken(self) -> None:
         if self._paused and len(self._queue) <= self._max_queued // 2 and not self.closed:
             self._paused = False
             self._resume()
-        return item
 
     async def recv(self) -> Message:
         """The next datagram.  Raises the OS's error for the socket once, or the closed error at the end."""
@@ -147,8 +157,10 @@ class Receiver:
     async def recv_many(self, max_messages: int = 64) -> list[Message]:
         """Wait for one datagram, then take what else is queued (max_messages at most)."""
         batch = [await self.recv()]
-        while len(batch) < max_messages and self._queue and isinstance(self._queue[0], Message):
-            batch.append(self._take())
+        queue, take = self._queue, self._queue.popleft
+        while len(batch) < max_messages and queue and type(queue[0]) is Message:
+            batch.append(take())
+        self._taken()
         return batch
 
     def __aiter__(self) -> Receiver:
@@ -222,8 +234,7 @@ class _Readiness(Receiver):
                 self._loop.remove_reader(self._fd)
                 self._loop.add_reader(self._fd, self._readable)
             return
-        for message in batch:
-            self._deliver(message)
+        self._deliver_all(batch)
 
 
 def _dequeued(transferred: Any, key: Any, op: RecvOp) -> RecvOp:  # noqa: ARG001 - the proactor's signature

@@ -280,10 +280,10 @@ def test_backpressure_holds_the_queue_and_loses_nothing(run) -> None:
     run(main)
 
 
-def _noting(deliver: Callable[[Any], None], order: list[str], name: str) -> Callable[[Any], None]:
-    def noted(item: Any) -> None:
-        order.append(name)
-        deliver(item)
+def _noting(deliver: Callable[[Any], None], order: list[str], name: str, *, many: bool) -> Callable[[Any], None]:
+    def noted(items: Any) -> None:
+        order.extend([name] * (len(items) if many else 1))
+        deliver(items)
 
     return noted
 
@@ -297,7 +297,8 @@ def test_a_flood_on_one_socket_does_not_starve_another(run) -> None:
             order: list[str] = []
             async with aio.open_receiver(flooded) as rf, aio.open_receiver(quiet) as rq:
                 for name, receiver in (("f", rf), ("q", rq)):
-                    receiver._deliver = _noting(receiver._deliver, order, name)
+                    receiver._deliver = _noting(receiver._deliver, order, name, many=False)
+                    receiver._deliver_all = _noting(receiver._deliver_all, order, name, many=True)
                 await asyncio.wait_for(rq.recv(), 5)
             assert order.index("q") <= 2 * aio.BATCH
 

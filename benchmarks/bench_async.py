@@ -1,0 +1,189 @@
+"""Async receive benchmark: datagrams with metadata through portmsg.aio and portmsg.trio, side by side.
+
+    python benchmarks/bench_async.py [--n 2048] [--rounds 9]
+
+Each round pre-queues N 64-byte datagrams on loopback (IP_PKTINFO on) and
+times draining them: the synchronous recv_batch(32) loop (the floor), the
+aio Receiver's recv_many() and recv() on every loop this platform has, trio,
+and asyncio's own create_datagram_endpoint with a DatagramProtocol (which
+delivers no metadata at all).  The table shows median ns per datagram and
+the ratio to the synchronous recv_batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import portmsg
+from portmsg import Feature, aio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+BASELINE = "sync recv_batch(32)"
+
+
+def make_pair() -> tuple[socket.socket, socket.socket]:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)  # noqa: FBT003
+    portmsg.enable(rx, Feature.PACKET_INFO)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.connect(rx.getsockname())
+    return rx, tx
+
+
+def fill(tx: socket.socket, n: int) -> None:
+    for i in range(n):
+        tx.send(b"p" * 64)
+        if i % 256 == 255:
+            time.sleep(0.001)  # loopback drops what a full buffer cannot take
+
+
+def sync_batch(rx: socket.socket, n: int) -> float:
+    start = time.perf_counter_ns()
+    got = 0
+    while got < n:
+        try:
+            batch = portmsg.recv_batch(rx, 32, 2048)
+        except BlockingIOError:
+            continue
+        for message in batch:
+            assert message.packet_info
+        got += len(batch)
+    return time.perf_counter_ns() - start
+
+
+def loops() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    found: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio default": asyncio.new_event_loop}
+    if sys.platform == "win32":
+        found["asyncio selector"] = asyncio.SelectorEventLoop
+    else:
+        try:
+            import uvloop  # noqa: PLC0415
+
+            found["uvloop"] = uvloop.new_event_loop
+        except ImportError:
+            pass
+    return found
+
+
+async def aio_many(rx: socket.socket, n: int) -> float:
+    start = time.perf_counter_ns()
+    got = 0
+    async with aio.open_receiver(rx, bufsize=2048, max_queued=4096, depth=8) as receiver:
+        while got < n:
+            batch = await receiver.recv_many(64)
+            for message in batch:
+                assert message.packet_info
+            got += len(batch)
+    return time.perf_counter_ns() - start
+
+
+async def aio_one(rx: socket.socket, n: int) -> float:
+    start = time.perf_counter_ns()
+    async with aio.open_receiver(rx, bufsize=2048, max_queued=4096, depth=8) as receiver:
+        for _ in range(n):
+            assert (await receiver.recv()).packet_info
+    return time.perf_counter_ns() - start
+
+
+async def stdlib_protocol(rx: socket.socket, n: int) -> float:
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    count = [0]
+
+    class Counter(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:  # noqa: ARG002
+            count[0] += 1
+            if count[0] == n and not done.done():
+                done.set_result(None)
+
+    start = time.perf_counter_ns()
+    dup = rx.dup()  # the transport closes the socket it is given
+    transport, _ = await loop.create_datagram_endpoint(Counter, sock=dup)
+    try:
+        await done
+    finally:
+        transport.close()
+    return time.perf_counter_ns() - start
+
+
+def trio_batch(rx: socket.socket, n: int) -> float | None:
+    try:
+        import trio  # noqa: PLC0415
+
+        import portmsg.trio as ptrio  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    async def main() -> float:
+        start = time.perf_counter_ns()
+        got = 0
+        while got < n:
+            batch = await ptrio.recv_batch(rx, 32, 2048)
+            for message in batch:
+                assert message.packet_info
+            got += len(batch)
+        return time.perf_counter_ns() - start
+
+    try:
+        result: float = trio.run(main)
+    except OSError:  # trio.run under Wine 8 needs the test shim (tests/test_trio.py)
+        return None
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2048)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    n = args.n
+    methods: dict[str, Callable[[socket.socket], float | None]] = {BASELINE: lambda rx: sync_batch(rx, n)}
+    for name, factory in loops().items():
+        kinds = (("recv_many", aio_many), ("recv", aio_one), ("stdlib DatagramProtocol", stdlib_protocol))
+        for label, coroutine in kinds:
+
+            def run(rx: socket.socket, factory: Any = factory, coroutine: Any = coroutine) -> float:
+                loop = factory()
+                try:
+                    result: float = loop.run_until_complete(coroutine(rx, n))
+                finally:
+                    loop.close()
+                return result
+
+            methods[f"{name}: {label}"] = run
+    methods["trio: recv_batch"] = lambda rx: trio_batch(rx, n)
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for name, method in methods.items():
+            # A fresh pair each time: Windows ties a socket to one loop's completion port for good.
+            rx, tx = make_pair()
+            with rx, tx:
+                fill(tx, n)
+                time.sleep(0.1)  # every datagram queued before the clock starts (Wine's sends lag)
+                elapsed = method(rx)
+            if elapsed is not None:
+                samples[name].append(elapsed / n)
+    base = statistics.median(samples[BASELINE])
+    print(f"\n{n} datagrams of 64 bytes with IP_PKTINFO, {portmsg.PLATFORM}, median of {args.rounds} rounds")
+    print(f"{'method':<48} {'ns/datagram':>12} {'ratio':>7}")
+    for name, values in samples.items():
+        if values:
+            ns = statistics.median(values)
+            print(f"{name:<48} {ns:>12.0f} {ns / base:>7.2f}")
+        else:
+            print(f"{name:<48} {'unavailable':>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
