@@ -12,7 +12,10 @@ Steps (each cached under .cache/windows, so a second run is offline):
    site-packages (pip crashes under Wine 8);
 3. the extension, cross-compiled: _build_win.py's ffibuilder emits C, MinGW
    compiles it against that Python's headers into a .pyd;
-4. the package, copied into site-packages (never imported from the checkout),
+4. where Wine lacks bcryptprimitives.dll (Wine 8), a stand-in exporting
+   ProcessPrng (tools/wine/), without which no Rust extension loads
+   (cryptography, so aioquic);
+5. the package, copied into site-packages (never imported from the checkout),
    then the command runs under Wine with its output through a pipe (the
    Windows python fails with "Invalid handle" on a regular file).
 """
@@ -138,6 +141,18 @@ def build_extension(home: Path) -> Path:
     return target
 
 
+def provide_process_prng(home: Path) -> None:
+    """Give Wine 8 the bcryptprimitives!ProcessPrng that Rust extensions import (tools/wine/bcryptprimitives.c)."""
+    system = CACHE / "prefix" / "drive_c" / "windows" / "system32" / "bcryptprimitives.dll"
+    target = home / "bcryptprimitives.dll"
+    if system.exists() or target.exists():
+        return
+    source = ROOT / "tools" / "wine" / "bcryptprimitives.c"
+    cmd = [CC, "-shared", "-O2", "-Wall", "-Werror", str(source), str(source.with_suffix(".def")), "-lbcrypt"]
+    if subprocess.run([*cmd, "-o", str(target)], check=False).returncode != 0:
+        fail("the MinGW build of the bcryptprimitives.dll stand-in failed (see above)")
+
+
 def install_package(home: Path, extension: Path) -> None:
     target = home / "Lib" / "site-packages" / "portmsg"
     shutil.rmtree(target, ignore_errors=True)
@@ -202,6 +217,7 @@ def main(argv: list[str]) -> int:
         return 2
     check_tools()
     home = python_home()
+    provide_process_prng(home)
     install_package(home, build_extension(home))
     if argv[0] == "test":
         return run_windows_python(home, ["-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
