@@ -5,8 +5,9 @@
 Each round pre-queues N 64-byte datagrams on loopback (IP_PKTINFO on) and
 times draining them: the synchronous recv_batch(32) loop (the floor), the
 aio Receiver's recv_many() and recv() on every loop this platform has, trio,
-and asyncio's own create_datagram_endpoint with a DatagramProtocol (which
-delivers no metadata at all).  The table shows median ns per datagram and
+asyncio's own create_datagram_endpoint with a DatagramProtocol (which delivers
+no metadata at all) and portmsg's endpoint with that same protocol (replies
+pinned or not) and with messages_received.  The table shows median ns per datagram and
 the ratio to the synchronous recv_batch.
 """
 
@@ -95,9 +96,8 @@ async def aio_one(rx: socket.socket, n: int) -> float:
     return time.perf_counter_ns() - start
 
 
-async def stdlib_protocol(rx: socket.socket, n: int) -> float:
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
+def _counter(n: int, done: asyncio.Future[None]) -> type[asyncio.DatagramProtocol]:
+    """One protocol for both endpoints: counts datagram_received calls (and Messages, when it gets them)."""
     count = [0]
 
     class Counter(asyncio.DatagramProtocol):
@@ -106,14 +106,53 @@ async def stdlib_protocol(rx: socket.socket, n: int) -> float:
             if count[0] == n and not done.done():
                 done.set_result(None)
 
+    return Counter
+
+
+async def _drain(make_endpoint: Any, protocol: Any, rx: socket.socket, done: asyncio.Future[None], **kw: Any) -> float:
     start = time.perf_counter_ns()
-    dup = rx.dup()  # the transport closes the socket it is given
-    transport, _ = await loop.create_datagram_endpoint(Counter, sock=dup)
+    transport, _ = await make_endpoint(protocol, sock=rx.dup(), **kw)  # the transport closes the socket it is given
     try:
         await done
     finally:
         transport.close()
     return time.perf_counter_ns() - start
+
+
+async def stdlib_protocol(rx: socket.socket, n: int) -> float:
+    """asyncio's own create_datagram_endpoint: datagram_received(data, addr), no metadata."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    return await _drain(loop.create_datagram_endpoint, _counter(n, done), rx, done)
+
+
+async def endpoint_plain(rx: socket.socket, n: int) -> float:
+    """portmsg's endpoint, the same protocol: the one-line switch."""
+    done = asyncio.get_running_loop().create_future()
+    return await _drain(aio.create_datagram_endpoint, _counter(n, done), rx, done)
+
+
+async def endpoint_pinned(rx: socket.socket, n: int) -> float:
+    """The same, with replies pinned per peer (what a wildcard-bound socket gets by default)."""
+    done = asyncio.get_running_loop().create_future()
+    return await _drain(aio.create_datagram_endpoint, _counter(n, done), rx, done, reply_from_destination=True)
+
+
+async def endpoint_messages(rx: socket.socket, n: int) -> float:
+    """portmsg's endpoint delivering Messages in batches (messages_received)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    count = [0]
+
+    class Batches(asyncio.DatagramProtocol):
+        def messages_received(self, messages: list[portmsg.Message]) -> None:
+            for message in messages:
+                assert message.packet_info
+            count[0] += len(messages)
+            if count[0] >= n and not done.done():
+                done.set_result(None)
+
+    return await _drain(aio.create_datagram_endpoint, Batches, rx, done)
 
 
 def trio_batch(rx: socket.socket, n: int) -> float | None:
@@ -149,7 +188,14 @@ def main() -> int:
     n = args.n
     methods: dict[str, Callable[[socket.socket], float | None]] = {BASELINE: lambda rx: sync_batch(rx, n)}
     for name, factory in loops().items():
-        kinds = (("recv_many", aio_many), ("recv", aio_one), ("stdlib DatagramProtocol", stdlib_protocol))
+        kinds = (
+            ("recv_many", aio_many),
+            ("recv", aio_one),
+            ("asyncio's endpoint, datagram_received", stdlib_protocol),
+            ("portmsg endpoint, datagram_received", endpoint_plain),
+            ("portmsg endpoint, pinned replies", endpoint_pinned),
+            ("portmsg endpoint, messages_received", endpoint_messages),
+        )
         for label, coroutine in kinds:
 
             def run(rx: socket.socket, factory: Any = factory, coroutine: Any = coroutine) -> float:
@@ -175,13 +221,13 @@ def main() -> int:
                 samples[name].append(elapsed / n)
     base = statistics.median(samples[BASELINE])
     print(f"\n{n} datagrams of 64 bytes with IP_PKTINFO, {portmsg.PLATFORM}, median of {args.rounds} rounds")
-    print(f"{'method':<48} {'ns/datagram':>12} {'ratio':>7}")
+    print(f"{'method':<64} {'ns/datagram':>12} {'ratio':>7}")
     for name, values in samples.items():
         if values:
             ns = statistics.median(values)
-            print(f"{name:<48} {ns:>12.0f} {ns / base:>7.2f}")
+            print(f"{name:<64} {ns:>12.0f} {ns / base:>7.2f}")
         else:
-            print(f"{name:<48} {'unavailable':>12}")
+            print(f"{name:<64} {'unavailable':>12}")
     return 0
 
 
