@@ -97,6 +97,7 @@ class Normalizer:
 
     def __init__(self, constants: Mapping[str, int], platform: str = sys.platform) -> None:
         self.constants = dict(constants)
+        self.platform = platform
         self.decoders: dict[tuple[int, int], Decoder] = {}
         c = self.constants
         ip, ip6, sol = c.get("IPPROTO_IP"), c.get("IPPROTO_IPV6"), c.get("SOL_SOCKET")
@@ -335,7 +336,7 @@ class Normalizer:
     def _need(self, control: Control, *names: str) -> list[int]:
         missing = [name for name in names if name not in self.constants]
         if missing:
-            msg = f"{type(control).__name__} cannot be sent on {sys.platform}: it lacks {', '.join(missing)}"
+            msg = f"{type(control).__name__} cannot be sent on {self.platform}: it lacks {', '.join(missing)}"
             raise ValueError(msg)
         return [self.constants[name] for name in names]
 
@@ -391,7 +392,7 @@ class Normalizer:
             # Windows marks ECN per datagram with IP_ECN / IPV6_ECN; the DSCP
             # half of the byte is not settable per datagram there.
             if control.dscp:
-                msg = f"TrafficClass with DSCP {control.dscp} cannot be sent on {sys.platform}: only the ECN bits"
+                msg = f"TrafficClass with DSCP {control.dscp} cannot be sent on {self.platform}: only the ECN bits"
                 raise ValueError(msg)
             names = ("IPPROTO_IPV6", "IPV6_ECN") if v6 else ("IPPROTO_IP", "IP_ECN")
         elif isinstance(control, TrafficClass):

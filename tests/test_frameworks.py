@@ -139,6 +139,14 @@ def test_aioquic_fails_through_asyncios_own_transport_when_asked_elsewhere(
     """The control: the same server on asyncio's transport answers from 127.0.0.1, and the handshake never completes."""
     if WINE:
         pytest.skip(NO_PINNING)
+    import inspect
+    from importlib.metadata import version
+
+    from aioquic.quic.connection import QuicConnection
+
+    if "unknown_server_address" not in inspect.getsource(QuicConnection.receive_datagram):
+        # aioquic 1.3 (the newest for Python 3.10) takes a packet from any address: nothing to catch out.
+        pytest.skip(f"aioquic {version('aioquic')} does not drop packets from an unknown server address (RFC 9000 s9)")
     cert = _certificate(tmp_path)
 
     async def main() -> bytes:

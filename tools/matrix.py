@@ -41,7 +41,7 @@ def needs(env: str) -> Needs:  # noqa: PLR0911 - one case per kind of env
     pythons = (version,) if version else ()
     if env == "lint":
         return Needs()
-    if env == "typing":
+    if env in ("typing", "package", "crossbuild"):
         return Needs(pythons=("3.11",), packages=BUILD_PACKAGES)
     if env == "sanitize":
         return Needs(packages=BUILD_PACKAGES, commands={"gcc": "gcc"})

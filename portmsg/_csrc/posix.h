@@ -4,6 +4,7 @@
 #define _GNU_SOURCE 1  /* glibc: recvmmsg, sendmmsg, struct in_pktinfo, struct ucred */
 #define __APPLE_USE_RFC_3542 1  /* macOS: the RFC 3542 IPV6_RECVPKTINFO names, not RFC 2292's */
 #include <errno.h>
+#include <stddef.h>  /* offsetof: glibc pulls it in by the way, musl does not */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
