@@ -81,7 +81,7 @@ class MsgFlag(enum.IntFlag):
 
     Use `from_native()` / `to_native()` to convert; native bits with no
     portable meaning are left out.  Platforms: BCAST and MCAST are reported
-    by Windows only; on POSIX, compare `Message.packet_info.address` instead.
+    by Windows and NetBSD only; elsewhere compare `Message.packet_info.address`.
     """
 
     __str__ = enum.Flag.__str__  # "MsgFlag.TRUNC" on every Python, not 3.11's bare number

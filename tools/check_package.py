@@ -5,8 +5,9 @@
 1. `python -m build` makes the sdist, then the wheel *from that sdist*: a file the
    sdist lacks breaks the wheel build here, not on a user's machine.
 2. The wheel: the compiled module, py.typed, LICENSE in its .dist-info, MIT in its
-   metadata, the abi3 tag (cp310) unless this interpreter is free-threaded, and no
-   build-time inputs (`_build_*.py`, `_csrc/`, generated C).
+   metadata, the abi3 tag (cp310) unless this interpreter is free-threaded, no
+   build-time inputs (`_build_*.py`, `_csrc/`, generated C); on Linux, auditwheel
+   finds a manylinux tag and no library beyond libc.
 3. The sdist: everything its own tests and tox need (tests/conftest.py,
    tests/helpers.py, docs/, tox.ini, the C sources), and no caches, build output or
    `.coverage`.
@@ -18,6 +19,7 @@ Exits non-zero naming every problem found.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import sysconfig
@@ -78,6 +80,21 @@ def check_wheel(wheel: Path, problems: list[str]) -> None:
     print(f"wheel {wheel.name}: {len(names)} files, extension {extension}")
 
 
+def check_auditwheel(wheel: Path, problems: list[str]) -> None:
+    """Linux: auditwheel must find a manylinux tag and no library beyond the C library."""
+    if not sys.platform.startswith("linux"):
+        return
+    shown = subprocess.run(["auditwheel", "show", str(wheel)], capture_output=True, text=True, check=False)
+    report = " ".join(shown.stdout.split())
+    print(f"auditwheel: {report}")
+    tag = re.search(r'consistent with the following platform tag: "(manylinux_[^"]+)"', report)
+    libraries = set(re.findall(r"(\S+\.so[.\d]*) with versions", report))
+    if shown.returncode or tag is None:
+        problems.append(f"{wheel.name}: auditwheel finds no manylinux tag: {report or shown.stderr.strip()}")
+    if "external shared libraries are required" in report or not libraries <= {"libc.so.6"}:
+        problems.append(f"{wheel.name}: links more than the C library: {sorted(libraries)}")
+
+
 def check_sdist(sdist: Path, problems: list[str]) -> None:
     with tarfile.open(sdist) as archive:
         names = [m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name]
@@ -115,6 +132,7 @@ def main() -> int:
         (wheel,) = dist.glob("portmsg-*.whl")
         problems: list[str] = []
         check_wheel(wheel, problems)
+        check_auditwheel(wheel, problems)
         check_sdist(sdist, problems)
         if problems:
             for problem in problems:
