@@ -18,6 +18,7 @@ from ._api import encode as encode
 from ._api import normalize as normalize
 from ._api import recv as recv
 from ._api import recv_batch as recv_batch
+from ._api import recv_error as recv_error
 from ._api import recv_into as recv_into
 from ._api import recvmsg as recvmsg
 from ._api import recvmsg_into as recvmsg_into
@@ -27,13 +28,17 @@ from ._api import sendmsg as sendmsg
 from ._types import ECN as ECN
 from ._types import Control as Control
 from ._types import Credentials as Credentials
+from ._types import Drops as Drops
 from ._types import Enabled as Enabled
+from ._types import ErrorOrigin as ErrorOrigin
 from ._types import Feature as Feature
 from ._types import FileDescriptors as FileDescriptors
 from ._types import HopLimit as HopLimit
 from ._types import Message as Message
 from ._types import MsgFlag as MsgFlag
+from ._types import OriginalDestination as OriginalDestination
 from ._types import PacketInfo as PacketInfo
+from ._types import QueuedError as QueuedError
 from ._types import RawControl as RawControl
 from ._types import SegmentSize as SegmentSize
 from ._types import Timestamp as Timestamp
@@ -47,13 +52,17 @@ __all__ = [
     "PLATFORM",
     "Control",
     "Credentials",
+    "Drops",
     "Enabled",
+    "ErrorOrigin",
     "Feature",
     "FileDescriptors",
     "HopLimit",
     "Message",
     "MsgFlag",
+    "OriginalDestination",
     "PacketInfo",
+    "QueuedError",
     "RawControl",
     "SegmentSize",
     "Timestamp",
@@ -65,6 +74,7 @@ __all__ = [
     "normalize",
     "recv",
     "recv_batch",
+    "recv_error",
     "recv_into",
     "recvmsg",
     "recvmsg_into",

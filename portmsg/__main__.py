@@ -16,6 +16,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import (
     BACKEND,
     PLATFORM,
+    ErrorOrigin,
     Feature,
     FileDescriptors,
     Message,
@@ -35,14 +37,17 @@ from . import (
     native,
     normalize,
     recv,
+    recv_error,
     recvmsg_into,
     send,
 )
+from ._normalize import cast_flags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 _AF_UNIX: int = getattr(socket, "AF_UNIX", -1)  # absent on Windows
+_DERIVE_CAST = not hasattr(native, "MSG_BCAST")  # as recv() does: BCAST / MCAST from the destination
 _TOS = 0xBA  # DSCP 46 (EF), ECN ECT(0): a value no default path sets
 _PROBE_TIMEOUT = 2.0
 _PORT = re.compile(r"[0-9]{1,5}", re.ASCII)
@@ -141,6 +146,7 @@ def _interface_name(index: int) -> str:
 def describe(message: Message, data: bytes | None = None, length: int | None = None) -> dict[str, Any]:
     """A JSON-ready summary of one datagram: see the README's `listen --json` fields."""
     info, tc, hop, ts = message.packet_info, message.traffic_class, message.hop_limit, message.timestamp
+    origin = message.original_destination
     payload = message.data if data is None else data
     return {
         "source": format_address(message.address),
@@ -154,6 +160,8 @@ def describe(message: Message, data: bytes | None = None, length: int | None = N
         "length": length,
         "truncated": message.truncated,
         "flags": [flag.name for flag in MsgFlag if flag & message.flags],
+        "original_destination": None if origin is None else format_address((str(origin.address), origin.port)),
+        "drops": None if message.drops is None else message.drops.count,
     }
 
 
@@ -211,6 +219,40 @@ def _probe_inet(leg: Leg, family: int, bind: str, target: str) -> None:
             # A GSO burst (3 x 100 bytes) shows whether the receiver coalesces it.
             send(sender, b"g" * 300, destination, controls=[SegmentSize(100)])
             leg.messages.append(recv(receiver))
+        if Feature.DROPS in on:
+            leg.messages.extend(_overflow(receiver, sender, destination))
+        if Feature.ERRORS in on:
+            leg.messages.extend(_provoke_error(receiver, target))
+
+
+def _overflow(receiver: socket.socket, sender: socket.socket, destination: Any) -> list[Message]:
+    """Overfill the smallest receive buffer the OS allows, drain it, then one more datagram counts the drops."""
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    for _ in range(64):
+        sender.sendto(b"o" * 512, destination)
+    receiver.setblocking(False)  # noqa: FBT003
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            recv(receiver)
+    receiver.settimeout(_PROBE_TIMEOUT)
+    sender.sendto(b"portmsg probe: after the drops", destination)
+    return [recv(receiver)]
+
+
+def _provoke_error(receiver: socket.socket, target: str) -> list[Message]:
+    """Send to a port nobody listens on; the ICMP port unreachable comes back on the error queue."""
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as gone:
+        gone.bind((target, 0))
+        port = gone.getsockname()[1]
+    mapped = receiver.family == socket.AF_INET6 and family == socket.AF_INET
+    receiver.sendto(b"portmsg probe: nobody here", ("::ffff:" + target if mapped else target, port))
+    for _ in range(20):
+        error = recv_error(receiver)
+        if error is not None:
+            return [error]
+        time.sleep(0.01)
+    return []
 
 
 def _probe_unix(leg: Leg) -> None:
@@ -249,6 +291,15 @@ def _value(feature: Feature, message: Message) -> str | None:  # noqa: PLR0911 -
         return f"pid={c.pid} uid={c.uid} gid={c.gid}"
     if feature is Feature.SEGMENT_OFFLOAD and message.segment_size:
         return f"{message.segment_size.value} ({len(message.segments())} datagrams coalesced)"
+    if feature is Feature.DROPS and message.drops:
+        return f"{message.drops.count} dropped (a full buffer, provoked)"
+    if feature is Feature.ORIGINAL_DESTINATION and message.original_destination:
+        origin = message.original_destination
+        return format_address((str(origin.address), origin.port))
+    if feature is Feature.ERRORS and message.error:
+        error = message.error
+        origin = error.origin.name if isinstance(error.origin, ErrorOrigin) else error.origin
+        return f"{error.strerror} ({origin} type {error.type} code {error.code}) from {error.offender}"
     return None
 
 
@@ -303,12 +354,12 @@ def probe(*, as_json: bool = False) -> int:
         print(json.dumps({**header, "ok": not failed, "transports": legs_out, "rows": rows}, indent=2))
     else:
         print(" ".join(f"{k}={v}" for k, v in header.items()))
-        print(f"{'transport':<14} {'feature':<16} {'enabled':<8} {'arrived':<8} value / why not")
+        print(f"{'transport':<14} {'feature':<21} {'enabled':<8} {'arrived':<8} value / why not")
         for row in rows:
             enabled = "yes" if row["enabled"] else "no"
             arrived = "yes" if row["arrived"] else "no"
             shown = row["value"] if row["arrived"] else row["why_not"]
-            print(f"{row['transport']:<14} {row['feature']:<16} {enabled:<8} {arrived:<8} {shown}")
+            print(f"{row['transport']:<14} {row['feature']:<21} {enabled:<8} {arrived:<8} {shown}")
         for leg, _ in legs:
             if leg.error or leg.note:
                 print(f"{leg.name}: {leg.error or leg.note}")
@@ -338,16 +389,16 @@ def _receive(sock: socket.socket, buffer: bytearray) -> tuple[Message, bytes, in
     """One datagram, its bytes, and its real length where the OS tells it (Linux with MSG_TRUNC)."""
     flags = getattr(native, "MSG_TRUNC", 0) if BACKEND == "posix" and sys.platform.startswith("linux") else 0
     nbytes, ancdata, native_flags, address = recvmsg_into(sock, [buffer], 4096, flags)
-    message = Message(
-        bytes(buffer[: min(nbytes, len(buffer))]), address, MsgFlag.from_native(native_flags), normalize(ancdata)
-    )
+    controls = normalize(ancdata)
+    flags = MsgFlag.from_native(native_flags) | (cast_flags(controls) if _DERIVE_CAST else MsgFlag(0))
+    message = Message(bytes(buffer[: min(nbytes, len(buffer))]), address, flags, controls)
     return message, message.data, nbytes if flags and message.truncated else None
 
 
 def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bufsize: int = 65535) -> int:
     """Print one line per datagram received on HOST:PORT (a coalesced burst: one line per datagram in it)."""
     with _bound_socket(hostport) as sock:
-        on = enable(sock, *Feature)
+        on = enable(sock, *(f for f in Feature if f is not Feature.ERRORS))  # listen sends nothing
         print(
             f"# listening on {format_address(sock.getsockname())} ({BACKEND}); enabled: "
             f"{', '.join(sorted(f.name for f in on)) or 'none'}",

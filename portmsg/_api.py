@@ -255,6 +255,37 @@ def recv_into(
     return _recv_into(sock, (cbuf, len(cbuf), _NULL, 0), ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS)  # type: ignore[no-any-return]
 
 
+_ERRQUEUE = _C.get("MSG_ERRQUEUE", 0)
+
+
+def recv_error(sock: socket.socket, bufsize: int = 2048, *, ancbufsize: int | None = None) -> Message | None:
+    """Take one error the OS queued for the socket, with the datagram that caused it; None if none is queued.
+
+    Never blocks.  The Message's `data` is the datagram that caused the error
+    (as much of it as the OS kept), its `address` where that datagram was
+    sent, `error` the QueuedError, and `flags` include MsgFlag.ERRQUEUE.
+    Enable Feature.ERRORS first; without it the queue stays empty.
+
+    Platforms:
+        Linux (MSG_ERRQUEUE, IP_RECVERR / IPV6_RECVERR).  Elsewhere it raises
+        NotImplementedError: Windows reports ICMP errors only as the next
+        receive's WSAECONNRESET / WSAENETRESET (see `disable_udp_resets`), and
+        the BSDs and macOS as ECONNREFUSED on connected sockets.
+    """
+    if not _ERRQUEUE:
+        msg = (
+            f"{PLATFORM} has no socket error queue (MSG_ERRQUEUE is Linux's): errors arrive as the next "
+            "receive's exception there"
+        )
+        raise NotImplementedError(msg)
+    sock = _datagram_socket(sock)
+    ancbufsize = _ANCBUFSIZE if ancbufsize is None else ancbufsize
+    try:
+        return _receive(sock, bufsize, ancbufsize, _RECV_FLAGS | _ERRQUEUE)  # type: ignore[no-any-return]
+    except BlockingIOError:
+        return None
+
+
 def _coalesces(sock: socket.socket) -> bool:
     """Whether the socket has receive coalescing (GRO / URO) on, as the OS says."""
     if _GRO_OPTION is None or _family(sock) == _AF_UNIX:
@@ -431,6 +462,18 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
             ("IPPROTO_UDP", "UDP_RECV_MAX_COALESCED_SIZE", "UDP_COALESCED_INFO"),
         ],
     },
+    Feature.DROPS: {
+        # IP datagram sockets only: a Unix datagram sender waits for room instead of being dropped.
+        _UDP: [("SOL_SOCKET", "SO_RXQ_OVFL", "SO_RXQ_OVFL")],
+    },
+    Feature.ORIGINAL_DESTINATION: {
+        _V4: [("IPPROTO_IP", "IP_RECVORIGDSTADDR", "IP_ORIGDSTADDR")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVORIGDSTADDR", "IPV6_ORIGDSTADDR")],
+    },
+    Feature.ERRORS: {
+        _V4: [("IPPROTO_IP", "IP_RECVERR", "IP_RECVERR")],
+        _V6: [("IPPROTO_IPV6", "IPV6_RECVERR", "IPV6_RECVERR")],
+    },
 }
 # The value each option is set to (1 unless listed).
 _OPTION_VALUES = {"UDP_RECV_MAX_COALESCED_SIZE": 65527}
@@ -496,7 +539,8 @@ def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> str 
     return None
 
 
-_BY_DEFAULT = tuple(f for f in Feature if f is not Feature.SEGMENT_OFFLOAD)
+# Not by default: what changes what a receive returns or raises.
+_BY_DEFAULT = tuple(f for f in Feature if f not in (Feature.SEGMENT_OFFLOAD, Feature.ERRORS))
 
 
 def enable(sock: socket.socket, *features: Feature) -> Enabled:
@@ -508,9 +552,11 @@ def enable(sock: socket.socket, *features: Feature) -> Enabled:
     lacks is left out with no exception; the result's `refused` says why.
     Other errors (a closed socket) raise as the stdlib's setsockopt does.
 
-    With no features given, tries every one but SEGMENT_OFFLOAD: coalescing
-    changes what a receive returns (several datagrams in one, split them with
-    `Message.segments()`), so it is on only when asked for by name.
+    With no features given, tries every one but SEGMENT_OFFLOAD and ERRORS:
+    coalescing changes what a receive returns (several datagrams in one, split
+    them with `Message.segments()`), and ERRORS makes Linux fail the next
+    receive on an unconnected socket after an ICMP error, so each is on only
+    when asked for by name.
 
     Platforms:
         Where the full TOS / traffic-class byte cannot be had but its ECN

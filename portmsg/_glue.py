@@ -82,6 +82,7 @@ class CffiBackend:
         # The hot paths read these as attributes of self, bound once here.
         self._plain = hooks.plain
         self._dontwait = hooks.dontwait
+        self._errqueue = self.constants.get("MSG_ERRQUEUE", 0)
         self._single = self.scratches.single
         self._fit = self.scratches.fit
         self._address = self.codec.decode
@@ -337,6 +338,8 @@ class CffiBackend:
                 if n >= 0:
                     return n
                 code = -n
+            if flags & self._errqueue and code in hooks.would_block:
+                raise hooks.error(code)  # an empty error queue: reading it never waits
             fd, deadline = self.waiter.recover(sock, code, deadline, write=False, sliced=sliced)
             code = 0
 

@@ -19,11 +19,15 @@ from ._report import RECORD, NativeControl
 from ._types import (
     Control,
     Credentials,
+    Drops,
+    ErrorOrigin,
     FileDescriptors,
     HopLimit,
     Message,
     MsgFlag,
+    OriginalDestination,
     PacketInfo,
+    QueuedError,
     RawControl,
     SegmentSize,
     Timestamp,
@@ -33,12 +37,17 @@ from ._types import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["Normalizer"]
+__all__ = ["Normalizer", "cast_flags"]
 
 Decoder = Callable[[bytes], "Control | None"]
 
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
+_UINT32 = struct.Struct("=I")
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err: errno, origin, type, code, pad, info, data
+_SOCKADDR_IN, _SOCKADDR_IN6 = 16, 28  # sizeof on every OS (RFC 3493 section 3.3, 3.4)
+_ORIGINS = frozenset(ErrorOrigin)
+_LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 _new_message = tuple.__new__
 _CACHE_SIZE = 512
 _UNCACHED = (Timestamp, FileDescriptors)
@@ -140,11 +149,26 @@ class Normalizer:
         add(udp, "UDP_SEGMENT", _decode_segment_size)
         add(udp, "UDP_COALESCED_INFO", _decode_segment_size)
         add(udp, "UDP_SEND_MSG_SIZE", _decode_segment_size)
+        # Linux SO_RXQ_OVFL: a u32 drop counter (sock_recv_drops in net/core/sock.c)
+        add(sol, "SO_RXQ_OVFL", _decode_drops)
+        # IP_ORIGDSTADDR / IPV6_ORIGDSTADDR: a sockaddr_in / sockaddr_in6 (ip(7) "IP_RECVORIGDSTADDR")
+        add(ip, "IP_ORIGDSTADDR", self._original_destination)
+        add(ip6, "IPV6_ORIGDSTADDR", self._original_destination)
+        # IP_RECVERR / IPV6_RECVERR: struct sock_extended_err, then the offender's sockaddr_in /
+        # sockaddr_in6, zeroed when there is none (ip(7) "IP_RECVERR", ipv6(7) "IPV6_RECVERR")
+        if "PM_EXTENDED_ERR_SIZE" in c:
+            add(ip, "IP_RECVERR", self._queued_error)
+            add(ip6, "IPV6_RECVERR", self._queued_error)
         native_flags = {flag: c[name] for flag, name in _FLAG_NAMES.items() if name in c}
         self._flags_from = tuple((native, flag) for flag, native in native_flags.items())
         self._flags_to = native_flags
         self.flags_seen: dict[int, MsgFlag] = {}
         """Native flag values already mapped (the receive paths look here first)."""
+        self.cast_sets: dict[bytes, tuple[Control, ...]] = {}
+        """Control sets of datagrams sent to a broadcast or multicast address, where the OS
+        has no flag for that (POSIX but NetBSD): kept apart from `control_sets`, so the
+        receive paths' lookup misses and `message()` adds MsgFlag.BCAST / MCAST."""
+        self._derive_cast = "MSG_BCAST" not in c
         self.control_sets: dict[bytes, tuple[Control, ...]] = {}
         """Control bytes already decoded -> their controls (the receive paths look here first).
 
@@ -196,6 +220,31 @@ class Normalizer:
 
         return decode
 
+    def _sockaddr(self, payload: bytes, offset: int) -> tuple[IPv4Address | IPv6Address, int] | None:
+        """(address, port) of the sockaddr_in / sockaddr_in6 at offset, sized exactly; None otherwise."""
+        c = self.constants
+        at, size = offset + c["PM_SA_FAMILY_OFFSET"], c["PM_SA_FAMILY_SIZE"]
+        family = int.from_bytes(payload[at : at + size], sys.byteorder)
+        rest, port = len(payload) - offset, int.from_bytes(payload[offset + 2 : offset + 4], "big")
+        if family == c.get("AF_INET") and rest == _SOCKADDR_IN:
+            return IPv4Address(payload[offset + 4 : offset + 8]), port
+        if family == c.get("AF_INET6") and rest == _SOCKADDR_IN6:
+            return _ip(payload[offset + 8 : offset + 24]), port
+        return None
+
+    def _original_destination(self, payload: bytes) -> Control | None:
+        found = self._sockaddr(payload, 0)
+        return None if found is None else OriginalDestination(*found)
+
+    def _queued_error(self, payload: bytes) -> Control | None:
+        size = self.constants["PM_EXTENDED_ERR_SIZE"]
+        if len(payload) not in (size + _SOCKADDR_IN, size + _SOCKADDR_IN6):
+            return None
+        errno, origin, kind, code, _pad, info, data = _EXTENDED_ERR.unpack_from(payload)
+        offender = self._sockaddr(payload, size)
+        where = None if offender is None else offender[0]
+        return QueuedError(errno, ErrorOrigin(origin) if origin in _ORIGINS else origin, kind, code, info, data, where)
+
     # -- public ---------------------------------------------------------------
 
     def normalize(self, ancdata: Iterable[NativeControl]) -> tuple[Control, ...]:
@@ -240,7 +289,7 @@ class Normalizer:
         """
         if not count:
             return ()
-        cached = self.control_sets.get(control)
+        cached = self.control_sets.get(control) or self.cast_sets.get(control)
         if cached is not None:
             return cached
         controls = self.normalize(
@@ -248,9 +297,10 @@ class Normalizer:
             for i in range(base, base + RECORD * count, RECORD)
         )
         if not any(type(c) in _UNCACHED for c in controls):
-            if len(self.control_sets) >= _CACHE_SIZE:
-                self.control_sets.clear()
-            self.control_sets[control] = controls
+            cache = self.cast_sets if self._derive_cast and cast_flags(controls) else self.control_sets
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[control] = controls
         return controls
 
     def message(
@@ -264,6 +314,8 @@ class Normalizer:
             controls = self.control_sets.get(control)
             if controls is None:
                 controls = self.from_records(control, records, base, count)
+                if self._derive_cast:
+                    flags |= cast_flags(controls)
         else:
             controls = ()
         return _new_message(Message, (data, address, flags, controls))
@@ -351,8 +403,8 @@ class Normalizer:
         c = self.constants
         if isinstance(control, RawControl):
             return (control.level, control.type, bytes(control.data))
-        if isinstance(control, Timestamp):
-            msg = "Timestamp is receive-only and cannot be sent"
+        if isinstance(control, (Timestamp, Drops, OriginalDestination, QueuedError)):
+            msg = f"{type(control).__name__} is receive-only and cannot be sent"
             raise ValueError(msg)  # noqa: TRY004 - a valid type that cannot be sent
         if isinstance(control, (FileDescriptors, Credentials)):
             if path not in (None, "unix"):
@@ -473,6 +525,35 @@ def _decode_credentials(payload: bytes) -> Control | None:
     if len(payload) != 12:  # noqa: PLR2004 - struct ucred
         return None
     return Credentials(*struct.unpack("=iII", payload))
+
+
+def cast_flags(controls: tuple[Control, ...]) -> MsgFlag:
+    """BCAST / MCAST from where the datagram was sent, for OSes that report no such flag.
+
+    Multicast: the destination is a group address.  Broadcast: the limited
+    broadcast address, or (Linux) any IPv4 destination that is not the local
+    address the OS names for a reply (ipi_spec_dst equals the destination for
+    unicast delivery and is the interface's own address for a broadcast).  A
+    subnet broadcast is not recognised where the OS names no such address
+    (macOS, FreeBSD).
+    """
+    for control in controls:
+        if type(control) is PacketInfo:
+            address, local = control.address, control.local
+            if address.is_multicast:
+                return MsgFlag.MCAST
+            if type(address) is IPv4Address and (
+                address == _LIMITED_BROADCAST or (local is not None and local != address and not local.is_unspecified)
+            ):
+                return MsgFlag.BCAST
+            break
+    return MsgFlag(0)
+
+
+def _decode_drops(payload: bytes) -> Control | None:
+    if len(payload) == _UINT32.size:
+        return Drops(int(_UINT32.unpack(payload)[0]))
+    return None
 
 
 def _decode_segment_size(payload: bytes) -> Control | None:

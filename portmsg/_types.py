@@ -24,13 +24,17 @@ __all__ = [
     "ECN",
     "Control",
     "Credentials",
+    "Drops",
     "Enabled",
+    "ErrorOrigin",
     "Feature",
     "FileDescriptors",
     "HopLimit",
     "Message",
     "MsgFlag",
+    "OriginalDestination",
     "PacketInfo",
+    "QueuedError",
     "RawControl",
     "SegmentSize",
     "Timestamp",
@@ -134,6 +138,16 @@ class Feature(enum.Enum):
     """The sender's pid/uid/gid on Unix datagram sockets (SO_PASSCRED, Linux)."""
     SEGMENT_OFFLOAD = "segment_offload"
     """Receive coalescing (UDP_GRO on Linux, UDP_RECV_MAX_COALESCED_SIZE on Windows)."""
+    DROPS = "drops"
+    """How many datagrams the socket has dropped so far (SO_RXQ_OVFL, Linux)."""
+    ORIGINAL_DESTINATION = "original_destination"
+    """Destination address and port before any redirection, for transparent proxies
+    (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR: Linux; FreeBSD for IPv4)."""
+    ERRORS = "errors"
+    """ICMP and local errors queued with the datagram that caused them, read with
+    `recv_error()` (IP_RECVERR / IPV6_RECVERR, Linux).  Linux then reports such errors
+    on unconnected sockets too: the next send or receive raises one once, unless
+    `recv_error()` took it first."""
 
 
 class Enabled(frozenset[Feature]):
@@ -151,6 +165,18 @@ class Enabled(frozenset[Feature]):
 
     def __repr__(self) -> str:
         return f"Enabled({sorted(f.name for f in self)}, refused={dict(self.refused)!r})"
+
+    def missing(self, message: Message) -> frozenset[Feature]:
+        """The features on here whose control `message` lacks.
+
+        A feature on but missing means the control buffer was too small
+        (`MsgFlag.CTRUNC` then says so) or the OS did not attach it.  Costs
+        nothing per receive: ask when it matters.  SEGMENT_OFFLOAD, DROPS and
+        ERRORS are never missing: their controls come only when there is
+        something to report.
+        """
+        present = {type(control) for control in message[3]}
+        return frozenset(f for f in self if f in _CARRIED_BY and _CARRIED_BY[f] not in present)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +326,94 @@ class SegmentSize:
 
 
 @dataclass(frozen=True, slots=True)
+class Drops:
+    """Datagrams the socket dropped (its receive buffer was full) since DROPS was enabled.
+
+    The count when this datagram was queued (Linux's SO_RXQ_OVFL, a wrapping 32-bit
+    counter).  The OS attaches it only once something was dropped: a datagram without
+    it means none so far.
+    """
+
+    count: int
+
+    def __post_init__(self) -> None:
+        _check_int(self, "count", self.count, 0, 0xFFFFFFFF)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalDestination:
+    """The address and port a datagram was sent to, before any redirection (TPROXY, NAT).
+
+    Without redirection it is the socket's own address.  An IPv4-mapped address is
+    reported as IPv4Address, as PacketInfo does.
+    """
+
+    address: IPv4Address | IPv6Address
+    port: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, (IPv4Address, IPv6Address)):
+            kind = type(self.address).__name__
+            msg = f"OriginalDestination.address must be an IPv4Address or IPv6Address, not {kind}"
+            raise TypeError(msg)
+        _check_int(self, "port", self.port, 0, 0xFFFF)
+
+
+class ErrorOrigin(enum.IntEnum):
+    """Who reported a queued error (Linux's SO_EE_ORIGIN_* values)."""
+
+    NONE = 0
+    LOCAL = 1
+    """This host, before sending (EMSGSIZE above the path MTU)."""
+    ICMP = 2
+    """An ICMP message from the network (or from this host, on loopback)."""
+    ICMP6 = 3
+    """An ICMPv6 message."""
+    TXSTATUS = 4
+    ZEROCOPY = 5
+    TXTIME = 6
+
+    __str__ = enum.Enum.__str__
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedError:
+    """An error the OS queued for the socket with the datagram that caused it (`recv_error()`).
+
+    Linux's sock_extended_err: `errno` (ECONNREFUSED for an ICMP port unreachable,
+    EMSGSIZE above the path MTU, EHOSTUNREACH, ...), `origin`, the ICMP `type` and
+    `code` (ICMP origins), `info` (the path MTU for EMSGSIZE), `data`, and `offender`,
+    the address of the host that reported it where the OS names one.
+    """
+
+    errno: int
+    origin: ErrorOrigin | int
+    type: int
+    code: int
+    info: int
+    data: int
+    offender: IPv4Address | IPv6Address | None = None
+
+    def __post_init__(self) -> None:
+        _check_int(self, "errno", self.errno, 0, 0xFFFFFFFF)
+        origin = self.origin
+        _check_int(self, "origin", int(origin) if isinstance(origin, ErrorOrigin) else origin, 0, 255)
+        _check_int(self, "type", self.type, 0, 255)
+        _check_int(self, "code", self.code, 0, 255)
+        _check_int(self, "info", self.info, 0, 0xFFFFFFFF)
+        _check_int(self, "data", self.data, 0, 0xFFFFFFFF)
+        if self.offender is not None and not isinstance(self.offender, (IPv4Address, IPv6Address)):
+            kind = type(self.offender).__name__
+            msg = f"QueuedError.offender must be an IPv4Address, IPv6Address or None, not {kind}"
+            raise TypeError(msg)
+
+    @property
+    def strerror(self) -> str:
+        """The error's text, as OSError would show it."""
+        return os.strerror(self.errno)
+
+
+@dataclass(frozen=True, slots=True)
 class RawControl:
     """A control message portmsg does not decode, exactly as the OS gave it."""
 
@@ -318,11 +432,34 @@ class RawControl:
                 raise TypeError(msg) from None
 
 
-Control = PacketInfo | TrafficClass | HopLimit | Timestamp | FileDescriptors | Credentials | SegmentSize | RawControl
+Control = (
+    PacketInfo
+    | TrafficClass
+    | HopLimit
+    | Timestamp
+    | FileDescriptors
+    | Credentials
+    | SegmentSize
+    | Drops
+    | OriginalDestination
+    | QueuedError
+    | RawControl
+)
 """Any control object that `normalize()` returns and `encode()` accepts."""
 
 
 _LIMITED_BROADCAST = IPv4Address("255.255.255.255")
+
+# The control each feature puts on every datagram (Enabled.missing).
+_CARRIED_BY: dict[Feature, type] = {
+    Feature.PACKET_INFO: PacketInfo,
+    Feature.TRAFFIC_CLASS: TrafficClass,
+    Feature.ECN: TrafficClass,
+    Feature.HOP_LIMIT: HopLimit,
+    Feature.TIMESTAMP: Timestamp,
+    Feature.CREDENTIALS: Credentials,
+    Feature.ORIGINAL_DESTINATION: OriginalDestination,
+}
 
 
 def _first(kind: type, doc: str) -> Any:
@@ -372,6 +509,11 @@ class Message(tuple):  # type: ignore[type-arg]
     fds: FileDescriptors | None = _first(FileDescriptors, "Descriptors passed with SCM_RIGHTS (yours to close).")
     credentials: Credentials | None = _first(Credentials, "The sender's credentials, if CREDENTIALS is on.")
     segment_size: SegmentSize | None = _first(SegmentSize, "The coalesced segment size, if SEGMENT_OFFLOAD coalesced.")
+    drops: Drops | None = _first(Drops, "Datagrams dropped so far, if DROPS is on and any were (None: none).")
+    original_destination: OriginalDestination | None = _first(
+        OriginalDestination, "Destination address and port before redirection, if ORIGINAL_DESTINATION is on."
+    )
+    error: QueuedError | None = _first(QueuedError, "The queued error a `recv_error()` message carries.")
 
     def __repr__(self) -> str:
         return f"Message(data={self[0]!r}, address={self[1]!r}, flags={self[2]!r}, controls={self[3]!r})"

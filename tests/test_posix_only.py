@@ -179,6 +179,9 @@ def test_linux_enables_every_ip_feature() -> None:
                 Feature.HOP_LIMIT,
                 Feature.TIMESTAMP,
                 Feature.SEGMENT_OFFLOAD,
+                Feature.DROPS,
+                Feature.ORIGINAL_DESTINATION,
+                Feature.ERRORS,
             }
             assert on.refused == {Feature.CREDENTIALS: f"does not apply to an {family.name} datagram socket"}
 

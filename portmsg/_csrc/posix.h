@@ -51,6 +51,13 @@ typedef int pm_socket;
 #define PM_UCRED_SIZE sizeof(struct ucred)
 #endif
 #define PM_CMSG_LEN_SIZE sizeof(((struct cmsghdr *)0)->cmsg_len)
+#if defined(IP_RECVERR) && defined(__has_include)
+#if __has_include(<linux/errqueue.h>)
+/* Linux's error queue: struct sock_extended_err, then the offender's sockaddr. */
+#include <linux/errqueue.h>
+#define PM_EXTENDED_ERR_SIZE sizeof(struct sock_extended_err)
+#endif
+#endif
 #ifdef MSG_WAITFORONE
 /* recvmmsg / sendmmsg exist wherever MSG_WAITFORONE does (Linux, FreeBSD):
  * one batch slot is an mmsghdr plus its iovec. */
