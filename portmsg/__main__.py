@@ -298,8 +298,8 @@ def _value(feature: Feature, message: Message) -> str | None:  # noqa: PLR0911 -
         return format_address((str(origin.address), origin.port))
     if feature is Feature.ERRORS and message.error:
         error = message.error
-        origin = error.origin.name if isinstance(error.origin, ErrorOrigin) else error.origin
-        return f"{error.strerror} ({origin} type {error.type} code {error.code}) from {error.offender}"
+        source = error.origin.name if isinstance(error.origin, ErrorOrigin) else error.origin
+        return f"{error.strerror} ({source} type {error.type} code {error.code}) from {error.offender}"
     return None
 
 

@@ -44,3 +44,14 @@ def fast_path(sock: socket.socket, buffer: bytearray) -> int:
     sent: int = portmsg.send_batch(sock, [(m.data, m.address, m.reply_controls()) for m in messages])
     sizes = [len(segment) for m in messages for segment in m.segments()]
     return nbytes + sent + sum(sizes) + len(meta.controls)
+
+
+def kernel_reports(sock: socket.socket) -> int:
+    on = portmsg.enable(sock, Feature.ERRORS, Feature.DROPS, Feature.ORIGINAL_DESTINATION)
+    missing: frozenset[Feature] = on.missing(portmsg.recv(sock))
+    queued: Message | None = portmsg.recv_error(sock)
+    error: portmsg.QueuedError | None = queued.error if queued else None
+    origin: portmsg.ErrorOrigin | int = error.origin if error else portmsg.ErrorOrigin.NONE
+    drops: portmsg.Drops | None = portmsg.recv(sock).drops
+    where: portmsg.OriginalDestination | None = portmsg.recv(sock).original_destination
+    return len(missing) + int(origin) + (drops.count if drops else 0) + (where.port if where else 0)
