@@ -255,7 +255,9 @@ def recv_into(
     return _recv_into(sock, (cbuf, len(cbuf), _NULL, 0), ancbufsize, _RECV_FLAGS | _PEEK if peek else _RECV_FLAGS)  # type: ignore[no-any-return]
 
 
-_ERRQUEUE = _C.get("MSG_ERRQUEUE", 0)
+# The error queue where the OS has one and portmsg decodes its reports (Linux: Windows'
+# headers name MSG_ERRQUEUE and IP_RECVERR too, but document no such queue for UDP).
+_ERRQUEUE = _C.get("MSG_ERRQUEUE", 0) if "PM_EXTENDED_ERR_SIZE" in _C else 0
 
 
 def recv_error(sock: socket.socket, bufsize: int = 2048, *, ancbufsize: int | None = None) -> Message | None:

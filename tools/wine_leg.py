@@ -170,7 +170,10 @@ def build_wheel(extension: Path) -> Path:
     )
     got = subprocess.run([sys.executable, "-c", hook, str(meta)], cwd=ROOT, capture_output=True, text=True, check=False)
     if got.returncode:
-        fail(f"setuptools could not write the wheel's metadata:\n{got.stderr}")
+        fail(
+            "setuptools could not write the wheel's metadata (pyproject.toml needs setuptools>=77, as "
+            f"tox's windows env has: pip install -U setuptools):\n{got.stderr[-2000:]}"
+        )
     dist_info = meta / got.stdout.strip().splitlines()[-1]
     (dist_info / "WHEEL").write_text(
         f"Wheel-Version: 1.0\nGenerator: portmsg tools/wine_leg.py\nRoot-Is-Purelib: false\nTag: {WHEEL_TAG}\n"
