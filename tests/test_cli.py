@@ -186,7 +186,9 @@ def test_help_describes_every_command() -> None:
 def test_console_script_names_itself() -> None:
     script = Path(sys.executable).with_name("portmsg.exe" if sys.platform == "win32" else "portmsg")
     if not script.exists():
-        pytest.skip("portmsg is not installed with its console script here (the Wine leg unzips the wheel: pip, which writes console scripts, crashes under Wine 8)")
+        pytest.skip(
+            "portmsg is not installed with its console script here (the Wine leg unzips the wheel: pip, which writes console scripts, crashes under Wine 8)"
+        )
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False, cwd=NEUTRAL_CWD)
     assert result.stdout.startswith("usage: portmsg ")
 
