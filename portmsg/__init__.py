@@ -26,6 +26,7 @@ from ._api import send as send
 from ._api import send_batch as send_batch
 from ._api import sendmsg as sendmsg
 from ._types import ECN as ECN
+from ._types import Clock as Clock
 from ._types import Control as Control
 from ._types import Credentials as Credentials
 from ._types import Drops as Drops
@@ -50,6 +51,7 @@ __all__ = [
     "CMSG_SPACE",
     "ECN",
     "PLATFORM",
+    "Clock",
     "Control",
     "Credentials",
     "Drops",

@@ -449,10 +449,12 @@ _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
         ],
     },
     Feature.TIMESTAMP: {
-        # Linux: SO_TIMESTAMP and SO_TIMESTAMPNS replace each other; set one.
+        # Linux: SO_TIMESTAMP and SO_TIMESTAMPNS replace each other; set one.  Windows: an
+        # ioctl (SIO_TIMESTAMPING), not an option, whose timestamps come as SO_TIMESTAMP.
         _SOCKET_LEVEL: [
             ("SOL_SOCKET", "SO_TIMESTAMPNS", "SCM_TIMESTAMPNS"),
             ("SOL_SOCKET", "SO_TIMESTAMP", "SCM_TIMESTAMP"),
+            ("SOL_SOCKET", "SIO_TIMESTAMPING", "SO_TIMESTAMP"),
         ],
     },
     Feature.CREDENTIALS: {
@@ -512,6 +514,15 @@ def _unsupported(exc: OSError) -> bool:
     return exc.errno in _UNSUPPORTED_ERRNO or getattr(exc, "winerror", None) in _UNSUPPORTED_WINERROR
 
 
+def _timestamping(sock: socket.socket) -> None:
+    """Windows' receive timestamps: an ioctl rather than an option; OSError as setsockopt raises it."""
+    if IMPL.hooks.timestamping is None:
+        raise OSError(errno.ENOPROTOOPT, "not an ioctl this backend has")
+    code = IMPL.hooks.timestamping(sock.fileno())
+    if code:
+        raise IMPL.hooks.error(code)
+
+
 def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> str | None:
     """Set every option group's first accepted option; None when on, else why it is off."""
     specs = _OPTIONS[feature]
@@ -522,14 +533,18 @@ def _switch_on(sock: socket.socket, groups: list[str], feature: Feature) -> str 
     for spec in wanted:  # every group must take (a dual-stack socket needs both families')
         tried = []
         for level, option, delivered in spec:
-            if not (level in _C and option in _C and delivered in _C):
-                tried.append(f"{option}: not in this platform's headers")
+            absent = next((name for name in (option, level, delivered) if name not in _C), None)
+            if absent is not None:
+                tried.append(f"{option}: {'' if absent == option else absent + ' '}not in this platform's headers")
                 continue
             if (_C[level], _C[delivered]) not in NORMALIZER.decoders:
                 tried.append(f"{option}: no decoder for its {delivered} payload here")
                 continue
             try:
-                sock.setsockopt(_C[level], _C[option], _OPTION_VALUES.get(option, 1))
+                if option == "SIO_TIMESTAMPING":
+                    _timestamping(sock)
+                else:
+                    sock.setsockopt(_C[level], _C[option], _OPTION_VALUES.get(option, 1))
             except OSError as exc:
                 if not _unsupported(exc):
                     raise  # a closed socket or a real error: the caller must hear it

@@ -78,7 +78,7 @@ class CffiBackend:
         )
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
-        self.normalizer = Normalizer(c)
+        self.normalizer = Normalizer(c, perf_frequency=hooks.perf_frequency)
         # The hot paths read these as attributes of self, bound once here.
         self._plain = hooks.plain
         self._dontwait = hooks.dontwait

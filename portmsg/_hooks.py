@@ -44,6 +44,12 @@ class OsHooks:
     """Why control messages cannot be sent here (Wine drops them), or None."""
     disable_udp_resets: Callable[[int], frozenset[str]] | None = None
     """fd -> the ICMP-reset options turned off; None where there are none (POSIX)."""
+    timestamping: Callable[[int], int] | None = None
+    """fd -> 0 once receive timestamps are on (Windows' SIO_TIMESTAMPING ioctl), else the
+    error code; None where a socket option does it (POSIX)."""
+    perf_frequency: int | None = None
+    """Ticks per second of the clock receive timestamps count in, where they count ticks
+    (Windows: QueryPerformanceFrequency); None where they carry time itself."""
 
     @property
     def plain(self) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._report import RECORD, NativeControl
 from ._types import (
+    Clock,
     Control,
     Credentials,
     Drops,
@@ -44,6 +45,7 @@ Decoder = Callable[[bytes], "Control | None"]
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
 _UINT32 = struct.Struct("=I")
+_UINT64 = struct.Struct("=Q")
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # sock_extended_err: errno, origin, type, code, pad, info, data
 _SOCKADDR_IN, _SOCKADDR_IN6 = 16, 28  # sizeof on every OS (RFC 3493 section 3.3, 3.4)
 _ORIGINS = frozenset(ErrorOrigin)
@@ -101,10 +103,14 @@ class Normalizer:
         constants: the platform's constants, as in `portmsg.native`.
         platform: a `sys.platform` value; picks which IPv4 TOS/TTL types the
             OS delivers (Linux and Windows: IP_TOS/IP_TTL; BSDs: IP_RECV*).
+        perf_frequency: ticks per second of Windows' receive timestamps
+            (QueryPerformanceFrequency); None where timestamps carry time.
 
     """
 
-    def __init__(self, constants: Mapping[str, int], platform: str = sys.platform) -> None:
+    def __init__(
+        self, constants: Mapping[str, int], platform: str = sys.platform, *, perf_frequency: int | None = None
+    ) -> None:
         self.constants = dict(constants)
         self.platform = platform
         self.decoders: dict[tuple[int, int], Decoder] = {}
@@ -140,6 +146,10 @@ class Normalizer:
         # struct timespec / timeval: socket(7) "SO_TIMESTAMPNS", "SO_TIMESTAMP"
         add(sol, "SCM_TIMESTAMPNS", self._time_decoder("PM_TIMESPEC", 1))
         add(sol, "SCM_TIMESTAMP", self._time_decoder("PM_TIMEVAL", 1000))
+        # Windows' SIO_TIMESTAMPING delivers SO_TIMESTAMP, a UINT64 of QueryPerformanceCounter
+        # ticks (Microsoft Learn, "Winsock timestamping")
+        if "SIO_TIMESTAMPING" in c and perf_frequency:
+            add(sol, "SO_TIMESTAMP", _ticks_decoder(perf_frequency))
         # int[]: unix(7) "SCM_RIGHTS"; struct ucred: unix(7) "SCM_CREDENTIALS"
         add(sol, "SCM_RIGHTS", _decode_fds)
         add(sol, "SCM_CREDENTIALS", _decode_credentials if c.get("PM_UCRED_SIZE") == 12 else None)  # noqa: PLR2004
@@ -548,6 +558,21 @@ def cast_flags(controls: tuple[Control, ...]) -> MsgFlag:
                 return MsgFlag.BCAST
             break
     return MsgFlag(0)
+
+
+def _ticks_decoder(frequency: int) -> Decoder:
+    """Windows' receive timestamp: performance-counter ticks -> Timestamp on Clock.PERF_COUNTER.
+
+    Scaled as CPython scales time.perf_counter_ns() (ticks * 10**9 // frequency), so the two compare.
+    """
+
+    def decode(payload: bytes) -> Control | None:
+        if len(payload) != _UINT64.size:
+            return None
+        (ticks,) = _UINT64.unpack(payload)
+        return Timestamp(ticks * 1_000_000_000 // frequency, Clock.PERF_COUNTER)
+
+    return decode
 
 
 def _decode_drops(payload: bytes) -> Control | None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ECN",
+    "Clock",
     "Control",
     "Credentials",
     "Drops",
@@ -133,7 +134,8 @@ class Feature(enum.Enum):
     HOP_LIMIT = "hop_limit"
     """The received TTL / hop limit (IP_RECVTTL / IPV6_RECVHOPLIMIT)."""
     TIMESTAMP = "timestamp"
-    """Kernel receive time (SO_TIMESTAMPNS / SO_TIMESTAMP)."""
+    """Kernel receive time (SO_TIMESTAMPNS / SO_TIMESTAMP; Windows: SIO_TIMESTAMPING, on
+    the performance counter's clock, see Clock)."""
     CREDENTIALS = "credentials"
     """The sender's pid/uid/gid on Unix datagram sockets (SO_PASSCRED, Linux)."""
     SEGMENT_OFFLOAD = "segment_offload"
@@ -235,20 +237,36 @@ class HopLimit:
         _check_int(self, "value", self.value, 0, 255)
 
 
+class Clock(enum.Enum):
+    """Which clock a Timestamp reads."""
+
+    REALTIME = "realtime"
+    """Wall time, nanoseconds since the Unix epoch: compare with time.time_ns() (POSIX)."""
+    PERF_COUNTER = "perf_counter"
+    """Windows' QueryPerformanceCounter in nanoseconds, monotonic and not wall time:
+    compare with time.perf_counter_ns(), which reads the same counter there."""
+
+    __str__ = enum.Enum.__str__
+
+
 @dataclass(frozen=True, slots=True)
 class Timestamp:
-    """Kernel receive time in nanoseconds since the Unix epoch (wall clock)."""
+    """Kernel receive time in nanoseconds on `clock` (POSIX: wall time; Windows: the performance counter)."""
 
     ns: int
+    clock: Clock = Clock.REALTIME
 
     def __post_init__(self) -> None:
         if type(self.ns) is not int:
             msg = f"Timestamp.ns must be an int, not {type(self.ns).__name__}"
             raise TypeError(msg)
+        if not isinstance(self.clock, Clock):
+            msg = f"Timestamp.clock must be a Clock, not {type(self.clock).__name__}"
+            raise TypeError(msg)
 
     @property
     def seconds(self) -> float:
-        """The same time as a float of seconds, as time.time() gives."""
+        """The same time as a float of seconds, as time.time() (REALTIME) or time.perf_counter() gives."""
         return self.ns / 1e9
 
 

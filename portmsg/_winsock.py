@@ -77,6 +77,13 @@ def _disable_udp_resets(fd: int) -> frozenset[str]:
     return frozenset(done)
 
 
+def _timestamping(fd: int) -> int:
+    """Receive timestamps on (SIO_TIMESTAMPING, TIMESTAMPING_FLAG_RX): 0, or the WSA error."""
+    error = ffi.new("int *")
+    flags = _CONSTANTS.get("TIMESTAMPING_FLAG_RX", 1)
+    return 0 if lib.pm_timestamping(fd, flags, error) == 0 else int(error[0])
+
+
 def _platform() -> tuple[str, str | None]:
     """("wine VERSION", why sends drop controls) under Wine, ("windows MAJOR.BUILD", None) on Windows."""
     wine = lib.pm_wine_version()
@@ -109,5 +116,7 @@ IMPL = CffiBackend(
         functions=PROVIDERS,
         send_controls_refused=_SEND_REFUSED,
         disable_udp_resets=_disable_udp_resets,
+        timestamping=_timestamping,
+        perf_frequency=int(lib.pm_qpc_frequency()),
     ),
 )

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import portmsg
 from portmsg import (
+    Clock,
     Drops,
     ErrorOrigin,
     Feature,
@@ -31,8 +32,11 @@ from portmsg import (
     PacketInfo,
     QueuedError,
     RawControl,
+    Timestamp,
     native,
 )
+from portmsg._backend import IMPL
+from portmsg._normalize import Normalizer
 
 
 def _has_error_queue() -> bool:
@@ -347,3 +351,34 @@ def test_any_extended_error_payload_decodes_or_stays_raw(size: int, data: st.Dat
         if isinstance(control, QueuedError):
             errno_, origin = struct.unpack_from("=IB", payload)
             assert (control.errno, int(control.origin)) == (errno_, origin)
+
+
+# -- Windows receive timestamps (SIO_TIMESTAMPING), decoded from crafted records ------------
+
+
+def _windows_normalizer(frequency: int) -> Normalizer:
+    """A normalizer with Windows' names for receive timestamps, as _winsock.py builds it."""
+    constants = dict(portmsg.native.CONSTANTS) | dict(_PM)
+    constants.update(SOL_SOCKET=0xFFFF, SO_TIMESTAMP=0x300A, SIO_TIMESTAMPING=0x980000EB)
+    return Normalizer(constants, "win32", perf_frequency=frequency)
+
+
+_PM = {name: value for name, value in IMPL.constants.items() if name.startswith("PM_")}
+
+
+@given(st.integers(0, 2**64 - 1), st.sampled_from([10_000_000, 3_579_545, 2_441_366, 1_000_000_000]))
+def test_windows_timestamps_count_the_performance_counter_in_ns(ticks: int, frequency: int) -> None:
+    (control,) = _windows_normalizer(frequency).normalize([(0xFFFF, 0x300A, struct.pack("=Q", ticks))])
+    assert control == Timestamp(ticks * 1_000_000_000 // frequency, Clock.PERF_COUNTER)
+
+
+@given(st.binary(max_size=16).filter(lambda b: len(b) != 8))
+def test_a_windows_timestamp_of_the_wrong_size_stays_raw(payload: bytes) -> None:
+    (control,) = _windows_normalizer(10_000_000).normalize([(0xFFFF, 0x300A, payload)])
+    assert control == RawControl(0xFFFF, 0x300A, payload)
+
+
+def test_timestamp_clocks_differ_in_equality() -> None:
+    assert Timestamp(5) == Timestamp(5, Clock.REALTIME) != Timestamp(5, Clock.PERF_COUNTER)
+    with pytest.raises(TypeError, match=r"Timestamp\.clock must be a Clock"):
+        Timestamp(5, "realtime")  # type: ignore[arg-type]

@@ -326,6 +326,25 @@ int pm_ioctl_bool(pm_socket s, unsigned long code, int value, int *error)
     return 0;
 }
 
+int pm_timestamping(pm_socket s, unsigned long flags, int *error)
+{
+    TIMESTAMPING_CONFIG config;
+    DWORD bytes = 0;
+    memset(&config, 0, sizeof config);
+    config.Flags = (ULONG)flags;
+    if (WSAIoctl(s, SIO_TIMESTAMPING, &config, sizeof config, NULL, 0, &bytes, NULL, NULL) == 0)
+        return 0;
+    *error = WSAGetLastError();
+    return -1;
+}
+
+long long pm_qpc_frequency(void)
+{
+    LARGE_INTEGER frequency;
+    QueryPerformanceFrequency(&frequency);
+    return frequency.QuadPart;
+}
+
 int pm_error_text(int code, wchar_t *buffer, int size)
 {
     DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,

@@ -10,6 +10,12 @@ void *pm_extension(pm_socket s, int which, int *error);
 /* WSAIoctl with a BOOL input (SIO_UDP_CONNRESET, SIO_UDP_NETRESET). */
 int pm_ioctl_bool(pm_socket s, unsigned long code, int value, int *error);
 
+/* WSAIoctl(SIO_TIMESTAMPING) with TIMESTAMPING_CONFIG.Flags = flags: 0, or -1 with *error set. */
+int pm_timestamping(pm_socket s, unsigned long flags, int *error);
+
+/* QueryPerformanceFrequency: the ticks per second of receive timestamps (and of time.perf_counter). */
+long long pm_qpc_frequency(void);
+
 /* The system's message for a Winsock error code, as the stdlib shows it. */
 int pm_error_text(int code, wchar_t *buffer, int size);
 
