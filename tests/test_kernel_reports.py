@@ -267,6 +267,48 @@ def test_the_original_destination_of_an_ipv4_datagram_on_a_dual_stack_socket_is_
         assert portmsg.recv(sock).original_destination == OriginalDestination(IPv4Address("127.0.0.1"), port)
 
 
+_TPROXY_SCRIPT = """
+import socket, portmsg
+from portmsg import Feature
+IP_TRANSPARENT = 19  # linux/in.h
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+    rx.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
+    rx.bind(("127.0.0.1", 8888))
+    assert Feature.ORIGINAL_DESTINATION in portmsg.enable(rx, Feature.ORIGINAL_DESTINATION)
+    rx.settimeout(5)
+    tx.sendto(b"redirected", ("127.0.0.2", 7777))
+    message = portmsg.recv(rx)
+    print(message.data.decode(), message.original_destination.address, message.original_destination.port)
+"""
+# A network namespace of our own: lo up, marked packets routed locally, and nftables' TPROXY
+# taking UDP to 127.0.0.2:7777 to the socket on 127.0.0.1:8888.
+_TPROXY_SETUP = (
+    "ip link set lo up && ip rule add fwmark 1 lookup 100 && ip route add local 0.0.0.0/0 dev lo table 100"
+    " && nft add table ip portmsg"
+    " && nft 'add chain ip portmsg pre { type filter hook prerouting priority mangle; }'"
+    " && nft 'add rule ip portmsg pre udp dport 7777 tproxy to 127.0.0.1:8888 meta mark set 1 accept'"
+)
+
+
+def test_the_original_destination_of_a_tproxy_redirected_datagram() -> None:
+    """The real case, in a network namespace of our own (needs unshare, ip and nft, and root there)."""
+    if not all(shutil.which(tool) for tool in ("unshare", "ip", "nft")):
+        pytest.skip("needs unshare(1), ip(8) and nft(8) (apt: util-linux, iproute2, nftables)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        require(sock, Feature.ORIGINAL_DESTINATION)
+    setup = subprocess.run(["unshare", "-n", "sh", "-c", _TPROXY_SETUP], capture_output=True, text=True, check=False)
+    if setup.returncode:
+        pytest.skip(f"no TPROXY in a network namespace here: {setup.stderr.strip()}")
+    run = subprocess.run(
+        ["unshare", "-n", "sh", "-c", _TPROXY_SETUP + ' && exec "$0" -c "$1"', sys.executable, _TPROXY_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["redirected", "127.0.0.2", "7777"]
+
+
 # -- BCAST / MCAST, the same on every OS ----------------------------------------------------
 
 

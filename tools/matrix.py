@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOX = ROOT / ".cache" / "tox-venv" / "bin" / "tox"
 WINE_PACKAGES = ("wine", "gcc-mingw-w64-x86-64")
 BUILD_PACKAGES = ("gcc", "libc6-dev")
+# The behaviour tests make network namespaces of their own (path MTU, TPROXY) where they may.
+NETNS_PACKAGES = ("iproute2", "nftables")
 
 
 @dataclass
@@ -53,7 +55,7 @@ def needs(env: str) -> Needs:  # noqa: PLR0911 - one case per kind of env
         return Needs(pythons=("3.13",), packages=WINE_PACKAGES, stdlib_tests=True)
     if env.startswith("stdlib-"):
         return Needs(pythons=pythons, packages=BUILD_PACKAGES, stdlib_tests=True)
-    return Needs(pythons=pythons, packages=BUILD_PACKAGES)
+    return Needs(pythons=pythons, packages=BUILD_PACKAGES + NETNS_PACKAGES)
 
 
 def env_list() -> list[str]:
