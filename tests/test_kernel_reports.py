@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from ipaddress import IPv4Address, ip_address
+from pathlib import Path
 
 import pytest
 from helpers import FAMILIES, LOOPBACK, TIMEOUT, dual_stack_socket, require, udp_pair
@@ -197,7 +198,7 @@ with socket.socket(family, socket.SOCK_DGRAM) as sock:
 
 @pytest.mark.skipif(not HAS_ERRQUEUE, reason="the error queue is Linux's")
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: socket.AddressFamily(f).name)
-def test_a_datagram_over_the_path_mtu_reports_the_mtu(family: int) -> None:
+def test_a_datagram_over_the_path_mtu_reports_the_mtu(family: int, tmp_path: Path) -> None:
     """In a network namespace of our own whose loopback has a 1280-byte MTU (needs unshare and ip)."""
     if not (shutil.which("unshare") and shutil.which("ip")):
         pytest.skip("needs unshare(1) and ip(8) for a network namespace of its own")
@@ -210,6 +211,7 @@ def test_a_datagram_over_the_path_mtu_reports_the_mtu(family: int) -> None:
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,  # python -c puts its directory first on sys.path: never a source tree
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[:2] == [f"send {errno.EMSGSIZE}", f"error {errno.EMSGSIZE} LOCAL 1280"]
@@ -290,7 +292,7 @@ _TPROXY_SETUP = (
 )
 
 
-def test_the_original_destination_of_a_tproxy_redirected_datagram() -> None:
+def test_the_original_destination_of_a_tproxy_redirected_datagram(tmp_path: Path) -> None:
     """The real case, in a network namespace of our own (needs unshare, ip and nft, and root there)."""
     if not all(shutil.which(tool) for tool in ("unshare", "ip", "nft")):
         pytest.skip("needs unshare(1), ip(8) and nft(8) (apt: util-linux, iproute2, nftables)")
@@ -304,6 +306,7 @@ def test_the_original_destination_of_a_tproxy_redirected_datagram() -> None:
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,  # python -c puts its directory first on sys.path: never a source tree
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["redirected", "127.0.0.2", "7777"]
