@@ -144,7 +144,7 @@ class Feature(enum.Enum):
     """How many datagrams the socket has dropped so far (SO_RXQ_OVFL, Linux)."""
     ORIGINAL_DESTINATION = "original_destination"
     """Destination address and port before any redirection, for transparent proxies
-    (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR: Linux; FreeBSD for IPv4)."""
+    (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR: Linux, FreeBSD)."""
     ERRORS = "errors"
     """ICMP and local errors queued with the datagram that caused them, read with
     `recv_error()` (IP_RECVERR / IPV6_RECVERR, Linux).  Linux then reports such errors
