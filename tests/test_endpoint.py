@@ -347,3 +347,103 @@ def test_socket_and_address_arguments_are_checked(run) -> None:
             await aio.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0), sock=udp)
 
     run(main)
+
+
+# -- GSO: a loop iteration's sendto() burst as segmented sends ------------------------------
+
+HAS_GSO = hasattr(portmsg.native, "UDP_SEGMENT")
+
+
+def _drain_messages(sock: socket.socket) -> list[portmsg.Message]:
+    got = []
+    while True:
+        try:
+            got.append(portmsg.recv(sock))
+        except BlockingIOError:
+            return got
+
+
+def _gro_receiver() -> socket.socket:
+    """A loopback receiver that coalesces: a GSO send arrives as one burst (its segments), plain sends do not."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)
+    if Feature.SEGMENT_OFFLOAD not in portmsg.enable(rx, Feature.SEGMENT_OFFLOAD):
+        rx.close()
+        pytest.skip("this host's loopback does not coalesce (no UDP_GRO)")
+    return rx
+
+
+@pytest.mark.skipif(not HAS_GSO, reason="UDP_SEGMENT is Linux's: the refusal elsewhere is the next test")
+@pytest.mark.parametrize("gso", [True, False], ids=["gso", "plain"])
+def test_gso_sends_a_run_to_one_peer_as_one_segmented_send(run, gso: bool) -> None:
+    expected = [b"%03d" % i * 100 for i in range(10)] + [b"tail"]  # ten of 300 bytes, a shorter one ends the run
+
+    async def main() -> None:
+        with _gro_receiver() as rx:
+            transport, _ = await aio.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0), gso=gso
+            )
+            try:
+                for data in expected:
+                    transport.sendto(data, rx.getsockname())
+                assert transport.get_write_buffer_size() == (sum(map(len, expected)) if gso else 0)
+                await asyncio.sleep(0.05)
+                assert transport.get_write_buffer_size() == 0
+            finally:
+                transport.close()
+            messages = _drain_messages(rx)
+            assert [piece for m in messages for piece in m.segments()] == expected
+            coalesced = [m.segment_size.value for m in messages if m.segment_size]
+            assert coalesced == ([300] if gso else [])
+
+    run(main)
+
+
+@pytest.mark.skipif(not HAS_GSO, reason="UDP_SEGMENT is Linux's: the refusal elsewhere is the next test")
+def test_gso_keeps_each_peers_order_across_interleaved_sizes(run) -> None:
+    async def main() -> None:
+        with _gro_receiver() as one, _gro_receiver() as two:
+            transport, _ = await aio.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0), gso=True
+            )
+            sent: dict[Any, list[bytes]] = {one.getsockname(): [], two.getsockname(): []}
+            try:
+                for i in range(40):
+                    to = one.getsockname() if i % 3 else two.getsockname()
+                    data = bytes([i]) * (200 if i % 5 else 50)
+                    sent[to].append(data)
+                    transport.sendto(data, to)
+                await asyncio.sleep(0.05)
+            finally:
+                transport.close()
+            for sock in (one, two):
+                assert [p for m in _drain_messages(sock) for p in m.segments()] == sent[sock.getsockname()]
+
+    run(main)
+
+
+@pytest.mark.skipif(not HAS_GSO, reason="UDP_SEGMENT is Linux's: the refusal elsewhere is the next test")
+def test_gso_datagrams_queued_before_close_still_go(run) -> None:
+    async def main() -> None:
+        with _gro_receiver() as rx:
+            transport, protocol = await aio.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0), gso=True)
+            for i in range(5):
+                transport.sendto(b"%d" % i * 10, rx.getsockname())
+            transport.close()  # before the loop ran the flush
+            await asyncio.wait_for(protocol.lost, 5)
+            await asyncio.sleep(0.05)
+            assert [p for m in _drain_messages(rx) for p in m.segments()] == [b"%d" % i * 10 for i in range(5)]
+
+    run(main)
+
+
+def test_gso_is_refused_where_the_os_has_no_udp_segmentation(run) -> None:
+    if HAS_GSO:
+        pytest.skip("this OS has UDP_SEGMENT: the tests above use it")
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="UDP_SEGMENT"):
+            await aio.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0), gso=True)
+
+    run(main)
