@@ -428,7 +428,8 @@ def disable_udp_resets(sock: socket.socket) -> frozenset[str]:
 _V4, _V6, _SOCKET_LEVEL, _UNIX, _UDP = "v4", "v6", "socket", "unix", "udp"
 _OPTIONS: dict[Feature, dict[str, list[tuple[str, str, str]]]] = {
     Feature.PACKET_INFO: {
-        _V4: [("IPPROTO_IP", "IP_PKTINFO", "IP_PKTINFO")],
+        # FreeBSD has no IP_PKTINFO: the destination alone, with IP_RECVDSTADDR.
+        _V4: [("IPPROTO_IP", "IP_PKTINFO", "IP_PKTINFO"), ("IPPROTO_IP", "IP_RECVDSTADDR", "IP_RECVDSTADDR")],
         _V6: [("IPPROTO_IPV6", "IPV6_RECVPKTINFO", "IPV6_PKTINFO"), ("IPPROTO_IPV6", "IPV6_PKTINFO", "IPV6_PKTINFO")],
     },
     Feature.TRAFFIC_CLASS: {

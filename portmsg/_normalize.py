@@ -55,6 +55,7 @@ _CACHE_SIZE = 512
 _UNCACHED = (Timestamp, FileDescriptors)
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _IPV6_LEN = 16
+_IPV4_LEN = 4
 # Portable flag -> the C name of its native bit.
 _FLAG_NAMES = {
     MsgFlag.PEEK: "MSG_PEEK",
@@ -131,6 +132,9 @@ class Normalizer:
         # at learn.microsoft.com/windows/win32/api/ws2ipdef/ns-ws2ipdef-in6_pktinfo
         add(ip6, "IPV6_PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
         add(ip6, "IPV6_2292PKTINFO", self._pktinfo_decoder("PM_IN6_PKTINFO"))
+        # BSD IP_RECVDSTADDR: the destination as a bare struct in_addr, no interface (ip(4));
+        # FreeBSD's only IPv4 form (it has no IP_PKTINFO)
+        add(ip, "IP_RECVDSTADDR", _decode_destination_address)
         # TOS byte: ip(7) "IP_RECVTOS"; traffic class int: RFC 3542 section 6.5
         add(ip, tos_name, _decode_traffic_class)
         add(ip6, "IPV6_TCLASS", _decode_traffic_class)
@@ -483,6 +487,12 @@ class Normalizer:
             v6 = True
             mapped = None if ipv4 is None else bytes(16) if ipv4.is_unspecified else _V4_MAPPED + ipv4.packed
             packed = address.packed if mapped is None else mapped
+        if not v6 and "IP_PKTINFO" not in c and "IP_SENDSRCADDR" in c:
+            # FreeBSD: no IP_PKTINFO; the source address alone goes in IP_SENDSRCADDR (ip(4)).
+            if control.interface:
+                raise self._refuse(control, family, f" (an interface: {self.platform} sends a source address only)")
+            level, kind = self._need(control, "IPPROTO_IP", "IP_SENDSRCADDR")
+            return (level, kind, packed)
         prefix = "PM_IN6_PKTINFO" if v6 else "PM_IN_PKTINFO"
         names = ("IPPROTO_IPV6", "IPV6_PKTINFO") if v6 else ("IPPROTO_IP", "IP_PKTINFO")
         level, kind, size, addr, index, index_size = self._need(
@@ -573,6 +583,13 @@ def _ticks_decoder(frequency: int) -> Decoder:
         return Timestamp(ticks * 1_000_000_000 // frequency, Clock.PERF_COUNTER)
 
     return decode
+
+
+def _decode_destination_address(payload: bytes) -> Control | None:
+    """IP_RECVDSTADDR: a struct in_addr; the interface is not known (0)."""
+    if len(payload) == _IPV4_LEN:
+        return PacketInfo(IPv4Address(payload), 0)
+    return None
 
 
 def _decode_drops(payload: bytes) -> Control | None:

@@ -112,6 +112,7 @@ def check_normalizer(target: str, platform: str, values: dict[str, int]) -> list
     problems = []
     cases = [
         (int(values["AF_INET"]), PacketInfo(ipaddress.ip_address("127.0.0.2"), 3)),
+        (int(values["AF_INET"]), PacketInfo(ipaddress.ip_address("127.0.0.2"), 0)),
         (int(values["AF_INET6"]), PacketInfo(ipaddress.ip_address("::1"), 3)),
         (int(values["AF_INET6"]), TrafficClass(0xB8 | 1)),
         (int(values["AF_INET6"]), HopLimit(7)),
