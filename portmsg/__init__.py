@@ -13,7 +13,6 @@ from ._api import CMSG_LEN as CMSG_LEN
 from ._api import CMSG_SPACE as CMSG_SPACE
 from ._api import PLATFORM as PLATFORM
 from ._api import disable_udp_resets as disable_udp_resets
-from ._api import enable as enable
 from ._api import encode as encode
 from ._api import normalize as normalize
 from ._api import recv as recv
@@ -25,6 +24,7 @@ from ._api import recvmsg_into as recvmsg_into
 from ._api import send as send
 from ._api import send_batch as send_batch
 from ._api import sendmsg as sendmsg
+from ._enable import enable as enable
 from ._types import ECN as ECN
 from ._types import Clock as Clock
 from ._types import Control as Control

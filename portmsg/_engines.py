@@ -1,280 +1,407 @@
-"""The asyncio engines that keep reading a socket: readiness (add_reader) and completion (IOCP).
+"""The asyncio engines: one socket on one loop, reading and writing, one engine per socket.
 
-An engine reads datagrams as the loop allows and hands them to its owner
-(a Receiver's queue, or a transport's protocol) through three callbacks:
-`deliver(messages)`, `error(exc)` for an error the OS reports for the socket
-(raised once, reading goes on), and `ended(exc or None)` when the socket is
-gone.  The owner pauses and resumes it for flow control.
+readiness: every loop with add_reader (the default loop, uvloop, Windows'
+    SelectorEventLoop): add_reader + non-blocking batch receives; add_writer
+    while sends wait.
+completion: Windows' ProactorEventLoop: overlapped WSARecvMsg kept posted
+    through its completion port; one overlapped send at a time, in order.
+
+An engine reads for one owner at a time (a Receiver or a transport; a second
+is refused, never silently put in the first's place) and writes for
+everyone: a send that finds no room waits in one FIFO, so concurrent senders
+complete in the order they asked.  The owner hears `received(messages)`,
+`failed(exc)` (an error the OS reports for the socket: reading goes on),
+`ended(exc or None)` (the socket is gone) and, for its own queued sends,
+`written(size)` and `write_failed(exc)`.  Every owner callback is guarded:
+an exception goes to the loop's exception handler and the engine reads on.
+The completion engine posts the next receive before it delivers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import inspect
 import sys
-from typing import TYPE_CHECKING, Any
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _args
-from ._api import recv_batch
-from ._backend import IMPL
+from . import _io
 from ._wait import CLOSE_CHECK
 
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
-    from ._iocp import RecvOp
     from ._types import Message
 
-__all__ = ["BATCH", "Engine", "engine_for", "is_proactor", "nonblocking", "proactor_of", "send_overlapped"]
+__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "is_proactor"]
 
 BATCH = 32
 """Datagrams one readiness wakeup takes at most: other sockets and timers get their turn."""
-_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
-# Winsock codes for "this socket is gone": WSA_OPERATION_ABORTED (closesocket cancels),
-# ERROR_NETNAME_DELETED, ERROR_HANDLES_CLOSED (Wine 8), WSAENOTSOCK.
-_CLOSED_WINERRORS = (995, 64, 676, 10038)
 
-Deliver = "Callable[[list[Message]], None]"
+
+class Owner(Protocol):
+    """What an engine's reading owner hears (a Receiver, a transport)."""
+
+    def received(self, messages: list[Message]) -> None: ...
+    def failed(self, exc: OSError) -> None: ...
+    def ended(self, exc: OSError | None) -> None: ...
+    def written(self, size: int) -> None: ...
+    def write_failed(self, exc: OSError) -> None: ...
+
+
+class Write:
+    """One datagram waiting for room: its future (a bare send), or None (the owner's: written())."""
+
+    __slots__ = ("data", "fallback", "future", "out")
+
+    def __init__(self, data: Any, out: _io.Outgoing, future: asyncio.Future[int] | None, fallback: Any) -> None:
+        self.data = data
+        self.out = out
+        self.future = future
+        self.fallback = fallback  # a GSO send's plain Outgoing, to resend it piece by piece if refused
 
 
 class Engine:
-    """Reads one socket for an owner; see the module's documentation."""
+    """One socket on one loop; see the module's documentation.  Made by engine_for()."""
 
     name = ""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
-        bufsize: int,
-        deliver: Callable[[list[Message]], None],
-        error: Callable[[OSError], None],
-        ended: Callable[[OSError | None], None],
-    ) -> None:
-        self._loop = loop
-        self._sock = sock
-        self._bufsize = bufsize
-        self._deliver = deliver
-        self._error = error
-        self._ended = ended
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: int) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.fd = fd
+        self.owner: Owner | None = None
+        """Who reads (and hears of its own queued sends, even after it stopped reading)."""
+        self.reading = False
         self.paused = False
-        self.stopped = False
+        self.writes: collections.deque[Write] = collections.deque()
+        """Sends waiting for room, oldest first."""
+        self.owned = 0
+        """How many of them are the owner's (no future)."""
+        self.gso_refused: Callable[[], None] | None = None
+        """Called once a route refuses a GSO send (the owner turns GSO off)."""
+        self._bufsize = self._ancbufsize = 0
+        self._depth = 1
+        self._watch: asyncio.TimerHandle | None = None
 
-    def start(self) -> None:
-        """Begin reading."""
+    # -- reading --------------------------------------------------------------------------
+
+    def open_reading(self, owner: Owner, bufsize: int, ancbufsize: int, depth: int) -> None:
+        """Start reading for owner; RuntimeError if another one reads this socket."""
+        if self.reading:
+            msg = (
+                f"{self.sock!r} already has a receiver on this loop (a portmsg Receiver or transport): "
+                "one reads a socket at a time; close it first"
+            )
+            raise RuntimeError(msg)
+        self.owner, self._bufsize, self._ancbufsize, self._depth = owner, bufsize, ancbufsize, depth
+        self.reading, self.paused = True, False
+        self._watching()
+        self._start_reading()
+
+    def pause_reading(self) -> None:
+        """Read no more until resume_reading() (what is in flight still arrives)."""
+        if self.reading and not self.paused:
+            self.paused = True
+            self._stop_reading()
+
+    def resume_reading(self) -> None:
+        """Read again after pause_reading()."""
+        if self.reading and self.paused:
+            self.paused = False
+            self._start_reading()
+
+    def close_reading(self) -> None:
+        """The owner is done: stop reading (cancelling receives in flight); writes go on."""
+        if self.reading:
+            if not self.paused:
+                self._stop_reading()
+            self.reading = False
+            self.release()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write(
+        self, data: Any, out: _io.Outgoing, future: asyncio.Future[int] | None = None, fallback: Any = None
+    ) -> bool:
+        """Send now if nothing waits and there is room (True), else queue it behind what waits (False).
+
+        Raises the OSError of an immediate send; a queued send's outcome goes
+        to its future, or to the owner (written / write_failed) without one.
+        """
+        if not self.writes:
+            try:
+                sent = _io.try_send(self.sock, data, out)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                if fallback is None or not _io.gso_refused(exc):
+                    raise
+                self._refused_gso()  # the pieces queue below, sent at the next chance
+                self._queue(*self._pieces(Write(data, out, future, fallback)))
+                return False
+            else:
+                if future is not None:
+                    future.set_result(sent)
+                return True
+        self._queue(Write(data if type(data) is bytes else bytes(data), out, future, fallback))
+        return False
+
+    def _queue(self, *writes: Write) -> None:
+        idle = not self.writes
+        self.writes.extend(writes)
+        self.owned += sum(1 for w in writes if w.future is None)
+        if idle:
+            self._watching()
+            self._start_writing()
+
+    def _pop(self) -> Write:
+        write = self.writes.popleft()
+        if write.future is None:
+            self.owned -= 1
+        return write
+
+    def cancel_write(self, future: asyncio.Future[int]) -> None:
+        """Take a bare send off the queue (its task was cancelled), unless it is being sent already."""
+        for i, write in enumerate(self.writes):
+            if write.future is future:
+                if i == 0 and self._in_flight():
+                    return
+                del self.writes[i]
+                break
+        if not self.writes:
+            self._stop_writing()
+            self.release()
+
+    def drop_owned_writes(self) -> None:
+        """Forget the owner's queued sends (abort); bare sends stay queued."""
+        kept = collections.deque(w for w in self.writes if w.future is not None)
+        if len(kept) != len(self.writes):
+            head_owned = self.writes[0].future is None
+            self.writes, self.owned = kept, 0
+            if not kept:
+                self._stop_writing()
+                self.release()
+            elif head_owned:
+                self._restart_writing()
+
+    def _sent(self, write: Write, result: int | OSError) -> None:
+        """A queued send is done: tell whoever asked."""
+        if write.future is not None:
+            if not write.future.done():
+                if isinstance(result, OSError):
+                    write.future.set_exception(result)
+                else:
+                    write.future.set_result(result)
+        elif self.owner is not None:
+            if isinstance(result, OSError):
+                self._call(self.owner.write_failed, result)
+            self._call(self.owner.written, len(write.data))
+
+    def _send_failed(self, write: Write, exc: OSError) -> None:
+        """The queue's head failed: a refused GSO send takes its place as single datagrams, else report it."""
+        self._pop()
+        if write.fallback is not None and _io.gso_refused(exc):
+            self._refused_gso()
+            pieces = self._pieces(write)
+            self.writes.extendleft(reversed(pieces))
+            self.owned += sum(1 for w in pieces if w.future is None)
+        else:
+            self._sent(write, exc)
+
+    def _refused_gso(self) -> None:
+        if self.gso_refused is not None:
+            self._call(self.gso_refused)
+
+    @staticmethod
+    def _pieces(write: Write) -> list[Write]:
+        """A GSO send's datagrams as single sends (sizes adding up to its own; the last carries its future)."""
+        size = write.out.segment
+        data = write.data
+        pieces = [Write(bytes(data[i : i + size]), write.fallback, None, None) for i in range(0, len(data), size)]
+        pieces = pieces or [Write(b"", write.fallback, None, None)]
+        pieces[-1].future = write.future
+        return pieces
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        """An owner callback, guarded: what it raises goes to the loop's exception handler."""
+        try:
+            callback(*args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported as asyncio reports a callback's error
+            self.loop.call_exception_handler(
+                {"message": f"Exception in {getattr(callback, '__qualname__', callback)!s}", "exception": exc}
+            )
+
+    def _watching(self) -> None:
+        """A poller forgets a closed descriptor silently: look now and then while there is work."""
+        if self._watch is None:
+            self._watch = self.loop.call_later(CLOSE_CHECK, self._check_open)
+
+    def _check_open(self) -> None:
+        self._watch = None
+        if self.sock.fileno() != self.fd:
+            self.end()
+        elif self.reading or self.writes:
+            self._watching()
+
+    def end(self, exc: OSError | None = None) -> None:
+        """The socket is gone: stop both directions, fail waiting sends, tell the owner."""
+        owner, reading, self.owner, self.reading = self.owner, self.reading, None, False
+        if reading and not self.paused:
+            self._stop_reading()
+        writes, self.writes, self.owned = self.writes, collections.deque(), 0
+        if writes:
+            self._stop_writing()
+        self.release()
+        for write in writes:
+            if write.future is not None and not write.future.done():
+                write.future.set_exception(_io.closed_error())
+        if owner is not None and reading:
+            self._call(owner.ended, exc)
+
+    def release(self) -> None:
+        """Leave the registry once nothing is read or written."""
+        if not self.reading and not self.writes:
+            self.owner = None
+            if self._watch is not None:
+                self._watch.cancel()
+                self._watch = None
+            _forget(self)
+
+    def _registered(self) -> bool:
+        """Whether the loop's registration for fd is still this engine's (a reused number is someone else's)."""
+        return _ENGINES.get(self.loop, {}).get(self.fd) is self
+
+    # -- per mechanism ----------------------------------------------------------------------
+
+    def _start_reading(self) -> None:
         raise NotImplementedError
 
-    def pause(self) -> None:
-        """Stop reading until resume() (what is in flight still arrives)."""
+    def _stop_reading(self) -> None:
         raise NotImplementedError
 
-    def resume(self) -> None:
-        """Read again after pause()."""
+    def _start_writing(self) -> None:
         raise NotImplementedError
 
-    def stop(self) -> None:
-        """Stop for good (cancelling what is in flight)."""
+    def _stop_writing(self) -> None:
         raise NotImplementedError
 
-    def _end(self, error: OSError | None = None) -> None:
-        if not self.stopped:
-            self.stop()
-            self._ended(error)
+    def _in_flight(self) -> bool:
+        """Whether the queue's head is being sent now (an overlapped send), so it cannot be taken back."""
+        return False
+
+    def _restart_writing(self) -> None:
+        """The head of the queue changed while writing (abort): nothing to do where each try reads the head."""
 
 
 class Readiness(Engine):
-    """add_reader + the non-blocking recv_batch, on every loop that has add_reader."""
+    """add_reader + non-blocking batch receives; add_writer while sends wait."""
 
     name = "readiness"
 
-    def start(self) -> None:
-        self._fd = self._sock.fileno()
-        self._loop.add_reader(self._fd, self._readable)
-        self._watch = self._loop.call_later(CLOSE_CHECK, self._check_open)
+    def _start_reading(self) -> None:
+        self.loop.add_reader(self.fd, self._readable)
 
-    def pause(self) -> None:
-        if not self.paused and not self.stopped:
-            self.paused = True
-            self._loop.remove_reader(self._fd)
-
-    def resume(self) -> None:
-        if self.paused and not self.stopped:
-            self.paused = False
-            self._loop.add_reader(self._fd, self._readable)
-
-    def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self._watch.cancel()
-            if not self.paused:
-                self._loop.remove_reader(self._fd)
-
-    def _check_open(self) -> None:
-        """A poller forgets a closed descriptor silently: look now and then, and end."""
-        if self._sock.fileno() < 0:
-            self._end()
-        elif not self.stopped:
-            self._watch = self._loop.call_later(CLOSE_CHECK, self._check_open)
+    def _stop_reading(self) -> None:
+        if self._registered():
+            self.loop.remove_reader(self.fd)
 
     def _readable(self) -> None:
-        try:
-            batch = recv_batch(self._sock, BATCH, self._bufsize)
-        except (BlockingIOError, InterruptedError):
-            return  # a spurious wakeup: drained elsewhere, or a datagram Linux dropped on a bad checksum
-        except OSError as exc:
-            if self._sock.fileno() < 0:
-                self._end()
-                return
-            self._error(exc)  # e.g. ECONNREFUSED after an ICMP error: once, and reading goes on
-            if not self.paused and not self.stopped:
-                # uvloop (libuv's uv_poll) drops a reader after POLLERR: register it again.
-                self._loop.remove_reader(self._fd)
-                self._loop.add_reader(self._fd, self._readable)
+        owner = self.owner
+        if not self.reading or owner is None:
             return
-        self._deliver(batch)
-
-
-def _dequeued(transferred: Any, key: Any, op: Any) -> Any:  # noqa: ARG001 - the proactor's signature
-    """The proactor's callback, run in its _poll() once the packet is off the port.
-
-    Anything but OSError raised here would escape into the event loop: it
-    only hands the op over; decoding happens in the future's done-callback.
-    """
-    op.dequeued = True
-    return op
-
-
-class Completion(Engine):
-    """`depth` overlapped WSARecvMsg kept posted through the ProactorEventLoop's port."""
-
-    name = "completion"
-
-    def __init__(self, *args: Any, depth: int = 4) -> None:
-        super().__init__(*args)
-        self._depth = depth
-        self._proactor = proactor_of(self._loop)
-        self._futures: collections.deque[asyncio.Future[RecvOp]] = collections.deque()
-        self._idle: list[RecvOp] = []
-
-    def start(self) -> None:
-        self._proactor._register_with_iocp(self._sock)  # noqa: SLF001 - checked by proactor_of()
-        self._top_up()
-
-    def _top_up(self) -> None:
-        from ._iocp import RecvOp  # noqa: PLC0415 - Windows only
-
-        while len(self._futures) < self._depth and not self.paused and not self.stopped:
-            op = self._idle.pop() if self._idle else RecvOp(IMPL, self._sock, self._bufsize, _ANCBUFSIZE)
-            try:
-                op.start()
-            except OSError as exc:
-                self._end(exc if self._sock.fileno() >= 0 else None)
+        try:
+            batch = _io.receive_batch(self.sock, BATCH, self._bufsize, self._ancbufsize)
+        except (BlockingIOError, InterruptedError):
+            # Nothing to read: a spurious wakeup, or a queued error (ERRORS on) keeping POLLERR up.
+            error = _io.queued_error(self.sock)
+            if error is not None:
+                self._rearm()
+                self._call(owner.failed, error)
+            return
+        except OSError as exc:
+            if _io.is_closed(self.sock):
+                self.end()
                 return
-            future = self._proactor._register(op, self._sock, _dequeued)  # noqa: SLF001 - checked by proactor_of()
-            self._futures.append(future)
-            future.add_done_callback(self._completed)
+            self._rearm()
+            self._call(owner.failed, _io.queued_error(self.sock) or exc)  # once, and reading goes on
+            return
+        self._call(owner.received, batch)
 
-    def _completed(self, _future: asyncio.Future[RecvOp]) -> None:
-        # Posting order: the kernel fills posted receives first in, first out.
-        while self._futures and self._futures[0].done():
-            future = self._futures.popleft()
-            if future.cancelled():
-                continue
-            op = future.result()
+    def _rearm(self) -> None:
+        """Uvloop (libuv's uv_poll) drops a reader after POLLERR: register it again, before the owner hears."""
+        if self.reading and not self.paused:
+            self.loop.remove_reader(self.fd)
+            self.loop.add_reader(self.fd, self._readable)
+
+    def _start_writing(self) -> None:
+        self.loop.add_writer(self.fd, self._writable)
+
+    def _stop_writing(self) -> None:
+        if self._registered():
+            self.loop.remove_writer(self.fd)
+
+    def _writable(self) -> None:
+        writes = self.writes
+        while writes:
+            write = writes[0]
             try:
-                message = op.message()
+                sent = _io.try_send(self.sock, write.data, write.out)
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError as exc:
-                if self._sock.fileno() < 0 or getattr(exc, "winerror", None) in _CLOSED_WINERRORS:
-                    self._end()
+                if _io.is_closed(self.sock):
+                    self.end()
                     return
-                self._error(exc)  # WSAECONNRESET / WSAENETRESET after an ICMP error: once, then go on
-            else:
-                self._deliver([message])
-            self._idle.append(op)
-        self._top_up()
-
-    def pause(self) -> None:
-        self.paused = True  # no new posts; receives in flight still arrive
-
-    def resume(self) -> None:
-        if self.paused:
-            self.paused = False
-            self._top_up()
-
-    def stop(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            for future in self._futures:
-                future.cancel()  # CancelIoEx; the proactor keeps the op until its packet is dequeued
-            self._futures.clear()
+                self._send_failed(write, exc)
+                continue
+            self._pop()
+            self._sent(write, sent)
+        self._stop_writing()
+        self.release()
 
 
-def proactor_of(loop: asyncio.AbstractEventLoop) -> Any:
-    """The loop's IocpProactor, if it still has the private methods the completion engine relies on."""
-    proactor = getattr(loop, "_proactor", None)
-    register = getattr(proactor, "_register", None)
-    try:
-        parameters = list(inspect.signature(register).parameters) if callable(register) else []
-    except (TypeError, ValueError):
-        parameters = []
-    if parameters != ["ov", "obj", "callback"] or not callable(getattr(proactor, "_register_with_iocp", None)):
-        msg = (
-            f"{type(loop).__name__} has no add_reader() and its proactor lacks the _register(ov, obj, callback) "
-            "portmsg's overlapped receives rely on; use asyncio.SelectorEventLoop "
-            "(asyncio.run(main(), loop_factory=asyncio.SelectorEventLoop) on 3.12+)"
-        )
-        raise NotImplementedError(msg)
-    return proactor
+# -- one engine per socket and loop ---------------------------------------------------------
+
+_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Engine]] = weakref.WeakKeyDictionary()
+
+
+def engine_for(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Engine:
+    """The engine of sock on loop, made on first use: completion on the Proactor, readiness elsewhere."""
+    engines = _ENGINES.get(loop)
+    if engines is None:
+        engines = _ENGINES[loop] = {}
+    fd = sock.fileno()
+    known = engines.get(fd)
+    if known is not None:
+        if known.sock is sock or known.sock.fileno() == fd:
+            return known  # the same descriptor
+        known.end()  # its socket was closed and the number reused: drop its registration first
+    # The Proactor first: CPython may give it an add_reader() that runs select()
+    # in a thread (gh-81554); overlapped receives need no thread.
+    engine: Engine
+    if is_proactor(loop):
+        from ._completion import Completion  # noqa: PLC0415 - Windows only; it builds on Engine
+
+        engine = Completion(loop, sock, fd)
+    else:
+        engine = Readiness(loop, sock, fd)
+    engines[fd] = engine
+    return engine
+
+
+def _forget(engine: Engine) -> None:
+    engines = _ENGINES.get(engine.loop)
+    if engines is not None and engines.get(engine.fd) is engine:
+        del engines[engine.fd]
 
 
 def is_proactor(loop: asyncio.AbstractEventLoop) -> bool:
     """Windows' ProactorEventLoop (IOCP, no add_reader)."""
     proactor_loop = getattr(asyncio, "ProactorEventLoop", None)
     return sys.platform == "win32" and proactor_loop is not None and isinstance(loop, proactor_loop)
-
-
-def engine_for(
-    loop: asyncio.AbstractEventLoop,
-    sock: socket.socket,
-    bufsize: int,
-    depth: int,
-    deliver: Callable[[list[Message]], None],
-    error: Callable[[OSError], None],
-    ended: Callable[[OSError | None], None],
-) -> Engine:
-    """The engine this loop takes: completion on the Proactor, readiness elsewhere (not started)."""
-    # The Proactor first: CPython may give it an add_reader() that runs select()
-    # in a thread (gh-81554); overlapped receives need no thread.
-    if is_proactor(loop):
-        return Completion(loop, sock, bufsize, deliver, error, ended, depth=depth)
-    return Readiness(loop, sock, bufsize, deliver, error, ended)
-
-
-def nonblocking(sock: Any) -> socket.socket:
-    """The socket behind sock, which must be non-blocking (a blocking call would stall the loop)."""
-    inner = _args.sock_of(sock)
-    if inner.gettimeout() != 0:
-        msg = "portmsg.aio needs a non-blocking socket: call sock.setblocking(False) first"
-        raise ValueError(msg)
-    return inner
-
-
-def set_once(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-async def send_overlapped(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, cdata: Any, name: bytes, control: Any
-) -> int:
-    """One overlapped WSASendMsg through the Proactor's port: the bytes sent."""
-    from ._iocp import SendOp  # noqa: PLC0415 - Windows only
-
-    proactor = proactor_of(loop)
-    proactor._register_with_iocp(sock)  # noqa: SLF001 - checked by proactor_of()
-    op = SendOp(IMPL, sock)
-    op.start(cdata, name, control)
-    done = await proactor._register(op, sock, _dequeued)  # noqa: SLF001 - checked by proactor_of()
-    return done.sent()  # type: ignore[no-any-return]

@@ -70,17 +70,23 @@ class CffiBackend:
         self.platform = hooks.platform
         self.constants = c = constants
         self.codec = SockaddrCodec(c)
-        self.waiter = Waiter(hooks, _timeval(c) if hooks.dontwait else None)
-        self.sender = Sender(ffi, lib, hooks, self.codec, self.waiter)
+        self.normalizer = Normalizer(c, perf_frequency=hooks.perf_frequency)
+        # The error queue where the OS has one and portmsg decodes its reports (Linux: Windows'
+        # headers name MSG_ERRQUEUE and IP_RECVERR too, but document no such queue for UDP).
+        self.errqueue = c.get("MSG_ERRQUEUE", 0) if "PM_EXTENDED_ERR_SIZE" in c else 0
+        self.recv_flags = c.get("MSG_CMSG_CLOEXEC", 0)
+        """Input flags every Level-2 receive passes: descriptors received get FD_CLOEXEC atomically."""
+        self.waiter = Waiter(
+            hooks, _timeval(c) if hooks.dontwait else None, self.queued_error if self.errqueue else None
+        )
+        self.sender = Sender(ffi, lib, hooks, self.codec, self.normalizer, self.waiter)
         self._cmsg_header = int(lib.pm_cmsg_len(0))
         self.scratches = Scratches(
             ffi, lib, c["PM_SIZEOF_SOCKADDR_STORAGE"], self._cmsg_header, c.get("PM_BATCH_VECTOR_SIZE", 0)
         )
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
-        self.normalizer = Normalizer(c, perf_frequency=hooks.perf_frequency)
         # The hot paths read these as attributes of self, bound once here.
-        self._plain = hooks.plain
         self._dontwait = hooks.dontwait
         self._errqueue = self.constants.get("MSG_ERRQUEUE", 0)
         self._single = self.scratches.single
@@ -93,6 +99,7 @@ class CffiBackend:
         self._pm_recv_into = lib.pm_recv_into
         self._pm_recv_batch = lib.pm_recv_batch
         self._unpack = ffi.unpack
+        self._take_error: Callable[..., Message] | None = None
 
     # -- control-message sizes ---------------------------------------------------------
 
@@ -338,10 +345,31 @@ class CffiBackend:
                 if n >= 0:
                     return n
                 code = -n
-            if flags & self._errqueue and code in hooks.would_block:
-                raise hooks.error(code)  # an empty error queue: reading it never waits
+            if flags & self._errqueue and code != hooks.eintr:
+                raise hooks.error(code)  # reading the error queue never waits (an empty one: EAGAIN)
             fd, deadline = self.waiter.recover(sock, code, deadline, write=False, sliced=sliced)
             code = 0
+
+    def queued_error(self, sock: socket.socket) -> OSError | None:
+        """Take one error from the socket's error queue, as the OSError the stdlib would raise; None if none.
+
+        The exception carries the whole report as `exc.queued` (the Message
+        recv_error() gives).  Never waits.  Where the OS has no error queue, None.
+        """
+        if not self.errqueue:
+            return None
+        if self._take_error is None:
+            self._take_error = self.receiver(level1=False)
+        try:
+            message = self._take_error(sock, 2048, 512, self.recv_flags | self.errqueue)
+        except OSError:
+            return None  # nothing queued (EAGAIN), or the socket is gone: the caller's own call says so
+        error = message.error
+        if error is None:
+            return None  # a report portmsg does not decode (not an ICMP or local error)
+        exc = self.hooks.error(error.errno)
+        exc.queued = message  # type: ignore[attr-defined]
+        return exc
 
     def _discard(self, st: Scratch, datagrams: list[tuple[bytes, Any, int, int]]) -> None:
         """After a failure past the receive: nothing was handed over, so close what the datagrams carried."""

@@ -18,10 +18,7 @@ if TYPE_CHECKING:
     from ._glue import CffiBackend
     from ._types import Message
 
-__all__ = ["ERROR_NOT_FOUND", "WSA_IO_PENDING", "RecvOp", "SendOp"]
-
-WSA_IO_PENDING = 997
-ERROR_NOT_FOUND = 1168  # CancelIoEx: nothing in flight (it completed)
+__all__ = ["RecvOp", "SendOp"]
 
 
 class _Op:
@@ -53,12 +50,12 @@ class _Op:
         if not self.started or not self._backend.lib.pm_op_pending(self._op):
             return
         code = self._backend.lib.pm_op_cancel(self._op, self._fd)
-        if code not in (0, ERROR_NOT_FOUND):
+        if code not in (0, self._backend.constants["ERROR_NOT_FOUND"]):  # ERROR_NOT_FOUND: it completed
             raise self._backend.hooks.error(code)
 
     def _posted(self, code: int) -> None:
         """After a start: 0 (complete already: its packet is still queued) or pending is fine; else raise."""
-        if code not in (0, WSA_IO_PENDING):
+        if code not in (0, self._backend.constants["WSA_IO_PENDING"]):
             raise self._backend.hooks.error(code)
         self.started = True
         self.dequeued = False

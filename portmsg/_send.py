@@ -10,25 +10,56 @@ from ._report import RECORD
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Iterable
 
     from ._hooks import OsHooks
+    from ._normalize import Normalizer
     from ._sockaddr import SockaddrCodec
+    from ._types import Control
     from ._wait import Waiter
 
-__all__ = ["MAX_BATCH", "Sender"]
+__all__ = ["MAX_BATCH", "Prepared", "Sender"]
 
 MAX_BATCH = 1024  # UIO_MAXIOV: the most datagrams one recvmmsg / sendmmsg takes
+Prepared = tuple[Any, bytes, tuple[Any, int]]
+"""One datagram ready for the C side: (data view, sockaddr bytes (b"": connected), encoded controls)."""
 
 
 class Sender:
     """Send over one compiled portmsg module (pm_send, pm_send_batch, pm_encode)."""
 
-    def __init__(self, ffi: Any, lib: Any, hooks: OsHooks, codec: SockaddrCodec, waiter: Waiter) -> None:
+    def __init__(
+        self, ffi: Any, lib: Any, hooks: OsHooks, codec: SockaddrCodec, normalizer: Normalizer, waiter: Waiter
+    ) -> None:
         self._ffi = ffi
         self._lib = lib
         self._hooks = hooks
         self._codec = codec
+        self._normalizer = normalizer
         self._waiter = waiter
+        self._af_inet6 = normalizer.constants["AF_INET6"]
+
+    def prepare(
+        self, sock: socket.socket, family: int, data: Any, address: Any, controls: Iterable[Control]
+    ) -> Prepared:
+        """One datagram for the send path; raises (ValueError, TypeError, OSError) before anything is sent."""
+        name = b"" if address is None else self._codec.encode(family, address, "send")
+        cdata = _args.readable(self._ffi, data)
+        if not controls:
+            return cdata, name, (self._ffi.NULL, 0)
+        ancdata = self._normalizer.encode(controls, family, ipv4_destination=self._ipv4_destination(sock, family, name))
+        return cdata, name, self.encode_control(ancdata)
+
+    def _ipv4_destination(self, sock: socket.socket, family: int, name: bytes) -> bool | None:
+        """On an AF_INET6 socket: whether the datagram goes to an IPv4-mapped address (None: not AF_INET6)."""
+        if family != self._af_inet6:
+            return None
+        if not name:  # connected: the peer is the destination
+            try:
+                return self._codec.is_ipv4_mapped(self._codec.encode(family, sock.getpeername(), "send"))
+            except OSError:
+                return None  # not connected: the send itself will say so
+        return self._codec.is_ipv4_mapped(name)
 
     def sendmsg(self, sock: Any, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None) -> int:
         """socket.sendmsg on any platform; arguments are checked in the stdlib's order."""

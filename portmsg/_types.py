@@ -40,6 +40,7 @@ __all__ = [
     "SegmentSize",
     "Timestamp",
     "TrafficClass",
+    "reply_controls",
     "set_flag_codec",
 ]
 
@@ -480,6 +481,24 @@ _CARRIED_BY: dict[Feature, type] = {
 }
 
 
+def _answerable(address: IPv4Address | IPv6Address | None) -> bool:
+    return address is not None and not (address.is_multicast or address.is_unspecified or address == _LIMITED_BROADCAST)
+
+
+def reply_controls(controls: tuple[Control, ...], flags: MsgFlag) -> list[Control]:
+    """Message.reply_controls() for a datagram's controls and flags (see there)."""
+    info = next((c for c in controls if type(c) is PacketInfo), None)
+    if info is None:
+        return []
+    if _answerable(info.local):  # Linux names the receiving interface's own address
+        return [PacketInfo(info.local, info.interface)]  # type: ignore[arg-type]
+    source = info.address
+    if not _answerable(source) or flags & (MsgFlag.BCAST | MsgFlag.MCAST):
+        # Not an address to answer from: pin the receiving interface and let the OS pick its address.
+        source = IPv4Address(0) if isinstance(source, IPv4Address) else IPv6Address(0)
+    return [PacketInfo(source, info.interface)]
+
+
 def _first(kind: type, doc: str) -> Any:
     """A read-only property: the message's first control of `kind`, or None.
 
@@ -559,14 +578,7 @@ class Message(tuple):  # type: ignore[type-arg]
         OS names it, as Linux does) or the interface alone.  Empty when
         PACKET_INFO was not enabled.
         """
-        info = self.packet_info
-        if info is None:
-            return []
-        source = info.local if info.local is not None else info.address
-        if source.is_multicast or source == _LIMITED_BROADCAST or self[2] & (MsgFlag.BCAST | MsgFlag.MCAST):
-            # Not an address to answer from: pin the receiving interface and let the OS pick its address.
-            source = IPv4Address(0) if isinstance(source, IPv4Address) else IPv6Address(0)
-        return [PacketInfo(source, info.interface)]
+        return reply_controls(self[3], self[2])
 
     def segments(self) -> list[bytes]:
         """Split coalesced data into its datagrams (one item if none were coalesced).

@@ -21,23 +21,32 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import struct
+    from collections.abc import Callable
 
     from ._hooks import OsHooks
 
-__all__ = ["CLOSE_CHECK", "Waiter", "ready"]
+__all__ = ["CLOSE_CHECK", "ERROR_ONLY", "READY", "Waiter", "ready"]
 
 CLOSE_CHECK = 0.25
 """Seconds a blocking receive waits between checks that its socket is still open."""
 
 
-def ready(fd: int, timeout: float, *, write: bool) -> bool:
-    """Wait until fd is readable (or writable), or timeout seconds pass; True if ready."""
+READY, ERROR_ONLY = 1, 2
+"""What ready() saw: the descriptor is readable (writable), or it reports only an error (POLLERR)."""
+
+
+def ready(fd: int, timeout: float, *, write: bool) -> int:
+    """Wait until fd is readable (or writable) or reports an error, or timeout seconds pass (0)."""
     if sys.platform == "win32":
         ready_lists = select.select([], [fd], [fd], timeout) if write else select.select([fd], [], [fd], timeout)
-        return any(ready_lists)
+        return READY if any(ready_lists) else 0
+    wanted = select.POLLOUT if write else select.POLLIN
     poller = select.poll()
-    poller.register(fd, (select.POLLOUT if write else select.POLLIN) | select.POLLERR | select.POLLHUP)
-    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
+    poller.register(fd, wanted | select.POLLERR | select.POLLHUP)
+    events = poller.poll(max(0, math.ceil(timeout * 1000)))
+    if not events:
+        return 0
+    return READY if events[0][1] & (wanted | select.POLLHUP) else ERROR_ONLY
 
 
 class Waiter:
@@ -51,9 +60,15 @@ class Waiter:
 
     """
 
-    def __init__(self, hooks: OsHooks, timeval: struct.Struct | None) -> None:
+    def __init__(
+        self,
+        hooks: OsHooks,
+        timeval: struct.Struct | None,
+        queued_error: Callable[[socket.socket], OSError | None] | None = None,
+    ) -> None:
         self._hooks = hooks
         self._timeval = timeval
+        self._queued_error = queued_error
 
     def recover(
         self, sock: socket.socket, code: int, deadline: float | None, *, write: bool, sliced: bool
@@ -73,7 +88,9 @@ class Waiter:
         if code == hooks.eintr:
             return self._fd_after_wait(sock), deadline  # PEP 475: signal handlers run as we return
         if code not in hooks.would_block:
-            raise hooks.error(code)
+            # An ICMP error the kernel also queued (ERRORS on): raise that report, so it is raised once.
+            queued = self._queued_error(sock) if self._queued_error and not write and code != hooks.closed else None
+            raise queued if queued is not None else hooks.error(code)
         timeout = sock.gettimeout()
         if timeout is None and sliced:
             limit = self._rcvtimeo(sock)  # a blocking socket: the kernel would honour SO_RCVTIMEO
@@ -90,7 +107,13 @@ class Waiter:
             step = CLOSE_CHECK if deadline is None else min(CLOSE_CHECK, deadline - time.monotonic())
             if step <= 0:
                 raise expired
-            if ready(fd, step, write=write):
+            seen = ready(fd, step, write=write)
+            if seen == ERROR_ONLY and not write and self._queued_error is not None:
+                # A queued error keeps POLLERR up until it is read: raise it once instead of polling on.
+                queued = self._queued_error(sock)
+                if queued is not None:
+                    raise queued
+            if seen:
                 return self._fd_after_wait(sock), deadline
 
     def _rcvtimeo(self, sock: socket.socket) -> float | None:

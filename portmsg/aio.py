@@ -9,8 +9,8 @@
 Two engines, picked by the running loop:
 
 - readiness, on every loop with `add_reader` (the default loop on Linux and
-  macOS, `SelectorEventLoop` on Windows, uvloop): `add_reader` plus the
-  non-blocking `portmsg.recv_batch`, at most 32 datagrams per wakeup;
+  macOS, `SelectorEventLoop` on Windows, uvloop): `add_reader` plus
+  non-blocking batch receives, at most 32 datagrams per wakeup;
 - completion, on Windows' default `ProactorEventLoop` (IOCP, no `add_reader`):
   `depth` overlapped WSARecvMsg kept posted, completed through the proactor's
   port and delivered in posting order.  It relies on the proactor's private
@@ -18,28 +18,34 @@ Two engines, picked by the running loop:
   CPython 3.8 to 3.14), checked when a receiver opens: where they differ,
   `open_receiver` raises NotImplementedError naming the loop and the way out.
 
+One socket has one engine per loop: one receiver (a second is refused with
+RuntimeError until the first is closed) and one queue of sends waiting for
+room, so concurrent `send()` calls complete in the order they were made.
+
 The receives belong to the Receiver, not to the task awaiting `recv()`:
-cancelling or timing out `recv()` never loses a datagram (overlapped receives
-are cancelled by `close()` only, and their memory lives until the port
-gives it back).  An error the OS reports for the socket (ECONNREFUSED,
-WSAECONNRESET, WSAENETRESET) is raised once by `recv()`, and reading goes on.
-A queue holding `max_queued` datagrams stops reading until half is taken:
-the kernel's buffer absorbs the burst.  A socket closed under the receiver
-ends it: `recv()` raises the closed-socket error and iteration stops.  Close
-the receiver before the socket.
+cancelling or timing out `recv()` never loses a datagram, and the datagram a
+cancelled task was woken for goes to the next waiting task.  Each datagram
+queued wakes one waiting task.  An error the OS reports for the socket
+(ECONNREFUSED, WSAECONNRESET, WSAENETRESET, an error Linux queued with
+ERRORS on) is raised once by `recv()`, and reading goes on.  A queue holding
+`max_queued` datagrams stops reading until half is taken: the kernel's
+buffer absorbs the burst.  A socket closed under the receiver ends it:
+`recv()` raises the closed-socket error and iteration stops.  Close the
+receiver before the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from . import _args
-from ._api import _coalesces, _prepare
-from ._backend import IMPL
-from ._engines import BATCH, engine_for, is_proactor, nonblocking, send_overlapped, set_once
-from ._transport import DatagramTransport, create_datagram_endpoint
+from . import _io
+from ._endpoint import create_datagram_endpoint
+from ._engines import BATCH, engine_for, is_proactor
+from ._transport import DatagramTransport
 from ._types import Message
 
 if TYPE_CHECKING:
@@ -65,81 +71,100 @@ class Receiver:
     """Datagrams from one socket, received for you; see the module's documentation.
 
     Made by `open_receiver()`.  Use it as an async context manager, or call
-    `close()`.
+    `close()`.  Not thread-safe: use it from its loop's thread, as asyncio's
+    own objects.
     """
 
-    def __init__(self, sock: socket.socket, bufsize: int, max_queued: int, depth: int) -> None:
-        self._loop = asyncio.get_running_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, max_queued: int) -> None:
+        self._loop = loop
         self._sock = sock
         self._max_queued = max_queued
         self._queue: collections.deque[Any] = collections.deque()
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._engine = engine_for(self._loop, sock, bufsize, depth, self._deliver_all, self._deliver, self._end)
+        self._engine = engine_for(loop, sock)
         self.engine = self._engine.name
         """"readiness" or "completion"."""
         self.closed = False
 
-    def _deliver(self, item: Any) -> None:
-        """Queue an OSError for recv() to raise once (or one Message)."""
-        self._queue.append(item)
-        self._queued()
+    # -- what the engine tells its owner -----------------------------------------------------
 
-    def _deliver_all(self, messages: list[Message]) -> None:
+    def received(self, messages: list[Message]) -> None:
+        """Queue a batch, waking one waiting task per datagram."""
         self._queue.extend(messages)
-        self._queued()
-
-    def _queued(self) -> None:
-        self._wake()
+        self._wake(len(messages))
         if len(self._queue) >= self._max_queued:
-            self._engine.pause()
+            self._engine.pause_reading()
 
-    def _wake(self, *, everyone: bool = False) -> None:
-        for waiter in self._waiters:
+    def failed(self, exc: OSError) -> None:
+        """Queue an error for recv() to raise once."""
+        self._queue.append(exc)
+        self._wake(1)
+
+    def ended(self, exc: OSError | None) -> None:
+        """The socket is gone: queued datagrams stay readable, then `exc` (or the closed error) is raised."""
+        if not self.closed:
+            self.closed = True
+            self._queue.append(exc if exc is not None else _io.closed_error())
+            self._queue.append(_END)
+            self._wake(len(self._waiters))
+
+    def written(self, size: int) -> None:
+        """A receiver queues no sends of its own."""
+
+    def write_failed(self, exc: OSError) -> None:
+        """A receiver queues no sends of its own."""
+
+    def _wake(self, count: int) -> None:
+        """Wake up to count waiting tasks, oldest first (asyncio.Queue's rule: one per item)."""
+        waiters = self._waiters
+        while count and waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                if not everyone:
-                    return
-
-    def _end(self, error: OSError | None = None) -> None:
-        """The socket is gone: queued datagrams stay readable, then `error` (or the closed error) is raised."""
-        if self.closed:
-            return
-        self.closed = True
-        self._queue.append(error if error is not None else _closed_error())
-        self._queue.append(_END)
-        self._wake(everyone=True)
+                count -= 1
 
     def _taken(self) -> None:
         if self._engine.paused and len(self._queue) <= self._max_queued // 2:
-            self._engine.resume()
+            self._engine.resume_reading()
+
+    # -- the user's side -------------------------------------------------------------------
 
     async def recv(self) -> Message:
         """The next datagram.  Raises the OS's error for the socket once, or the closed error at the end."""
-        while not self._queue:
+        queue = self._queue
+        while not queue:
             waiter = self._loop.create_future()
             self._waiters.append(waiter)
             try:
                 await waiter  # cancellation-safe: nothing is taken before this returns
-            finally:
-                self._waiters.remove(waiter)
-                if waiter.cancelled() and self._queue:
-                    self._wake()  # this task leaves: the next waiter takes what it would have
-        item = self._queue[0]
+            except BaseException:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+                if queue and not waiter.cancelled():
+                    self._wake(1)  # woken, then cancelled: the next task takes what this one would have
+                raise
+        item = queue[0]
         if item is _END:  # left queued: every later call ends too
-            raise _closed_error()
-        self._queue.popleft()
+            raise _io.closed_error()
+        queue.popleft()
         self._taken()
         if isinstance(item, BaseException):
             raise item
         return item  # type: ignore[no-any-return]
 
     async def recv_many(self, max_messages: int = 64) -> list[Message]:
-        """Wait for one datagram, then take what else is queued (max_messages at most)."""
+        """Wait for one datagram, then take what else is queued: max_messages (1 or more) at most."""
+        if max_messages < 1:
+            msg = f"max_messages must be 1 or more, not {max_messages}"
+            raise ValueError(msg)
         batch = [await self.recv()]
         queue, take = self._queue, self._queue.popleft
         while len(batch) < max_messages and queue and type(queue[0]) is Message:
             batch.append(take())
         self._taken()
+        if queue and self._waiters:
+            self._wake(1)
         return batch
 
     def __aiter__(self) -> Receiver:
@@ -156,12 +181,18 @@ class Receiver:
             raise
 
     def close(self) -> None:
-        """Stop receiving (cancelling overlapped receives in flight); a waiting recv() raises EBADF."""
+        """Stop receiving (cancelling overlapped receives in flight); a waiting recv() raises the closed error."""
         if not self.closed:
             self.closed = True
-            self._engine.stop()
+            self._engine.close_reading()
             self._queue.append(_END)
-            self._wake(everyone=True)
+            self._wake(len(self._waiters))
+
+    def __del__(self) -> None:
+        if not getattr(self, "closed", True):
+            warnings.warn(f"unclosed portmsg Receiver on {self._sock!r}", ResourceWarning, source=self, stacklevel=1)
+            with contextlib.suppress(Exception):  # the loop may be closed already
+                self._engine.close_reading()
 
     async def __aenter__(self) -> Receiver:  # noqa: PYI034 - Self needs 3.11
         return self
@@ -170,59 +201,70 @@ class Receiver:
         self.close()
 
 
-def _closed_error() -> OSError:
-    return IMPL.hooks.error(IMPL.hooks.closed)
-
-
-def open_receiver(sock: Any, *, bufsize: int | None = None, max_queued: int = 1024, depth: int = 4) -> Receiver:
+def open_receiver(
+    sock: Any,
+    *,
+    bufsize: int | None = None,
+    ancbufsize: int | None = None,
+    max_queued: int = 1024,
+    depth: int = 4,
+) -> Receiver:
     """A Receiver for sock on the running loop.
 
     Args:
         sock: a non-blocking datagram socket, or asyncio's TransportSocket of one.
-        bufsize: the most bytes of data per datagram; None: 2048, or 65535 on a
-            socket that coalesces (SEGMENT_OFFLOAD), as recv_batch() sizes it.
+        bufsize: the most bytes of data per datagram; None: 65535, every UDP
+            datagram whole.  A longer datagram arrives cut, with MsgFlag.TRUNC.
+        ancbufsize: control buffer bytes per datagram; None: room for every
+            control a datagram of this family can carry.
         max_queued: datagrams held before reading pauses.
         depth: overlapped receives kept posted (completion engine only).
 
     Raises:
+        TypeError: not a socket, or a TCP socket.
+        OSError: a closed socket.
         ValueError: a blocking socket, or a size out of range.
+        RuntimeError: the socket already has a receiver or transport on this loop.
         NotImplementedError: a loop with neither add_reader() nor the proactor internals relied on.
 
     """
-    inner = nonblocking(sock)
-    if bufsize is None:
-        bufsize = 65535 if _coalesces(inner) else 2048
-    bufsize = _args.ssize(bufsize, "bufsize must be 0 or more")
+    inner = _io.async_socket(sock, "portmsg.aio.open_receiver")
+    bufsize, ancbufsize = _io.sizes(inner, bufsize, ancbufsize)
     if max_queued < 1 or depth < 1:
         msg = f"max_queued and depth must be 1 or more, not {max_queued} and {depth}"
         raise ValueError(msg)
-    receiver = Receiver(inner, bufsize, max_queued, depth)
-    receiver._engine.start()  # noqa: SLF001 - its own engine
+    receiver = Receiver(asyncio.get_running_loop(), inner, max_queued)
+    receiver._engine.open_reading(receiver, bufsize, ancbufsize, depth)  # noqa: SLF001 - its own engine
     return receiver
 
 
 async def send(sock: Any, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
     """Send one datagram as portmsg.send() does, waiting for room instead of raising BlockingIOError.
 
+    Sends on one socket leave in the order they were made, however many
+    tasks send at once: one that finds no room waits behind those before it.
+    Cancelling a waiting send takes it off the queue unsent (on the Proactor,
+    unless its overlapped send already completed).
+
     Platforms:
         Selector loops wait with add_writer; the ProactorEventLoop posts an
         overlapped WSASendMsg through its port.  Under Wine, a send with
         controls is refused (OSError EOPNOTSUPP) as portmsg.send() refuses it.
     """
-    inner = nonblocking(sock)
-    cdata, name, control = _prepare(inner, inner.family, data, address, controls)
+    inner = _io.async_socket(sock, "portmsg.aio.send")
+    out = _io.prepare(inner, address, controls)
     loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return IMPL.sender.send_encoded(inner, [cdata], control, name, 0)
-        except BlockingIOError:
-            pass
-        if is_proactor(loop):
-            return await send_overlapped(loop, inner, cdata, name, control)
-        ready = loop.create_future()
-        fd = inner.fileno()
-        loop.add_writer(fd, set_once, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_writer(fd)
+    future: asyncio.Future[int] = loop.create_future()
+    engine = engine_for(loop, inner)
+    if engine.write(data, out, future):
+        engine.release()  # sent at once: keep no engine for it
+        return future.result()
+    try:
+        return await future
+    except asyncio.CancelledError:
+        engine.cancel_write(future)
+        raise
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

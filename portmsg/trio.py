@@ -19,11 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import _args
-from ._api import _prepare
-from ._api import recv as _recv
-from ._api import recv_batch as _recv_batch
-from ._backend import IMPL
+from . import _io
 
 if TYPE_CHECKING:
     import socket
@@ -34,15 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["recv", "recv_batch", "send"]
 
 
-def _nonblocking(sock: Any) -> socket.socket:
-    inner = _args.sock_of(sock)  # trio's socket objects keep the stdlib one as _sock
-    if inner.gettimeout() != 0:
-        msg = "portmsg.trio needs a non-blocking socket: call sock.setblocking(False), or use a trio socket"
-        raise ValueError(msg)
-    return inner
-
-
-async def _readiness(sock: socket.socket, call: Callable[[], Any], wait: Callable[[Any], Any]) -> Any:
+async def _readiness(sock: socket.socket, call: Callable[[], Any], *, write: bool = False) -> Any:
     """Try the non-blocking call, and wait only when it would block (trio.socket's own pattern)."""
     await trio.lowlevel.checkpoint_if_cancelled()
     try:
@@ -52,37 +40,52 @@ async def _readiness(sock: socket.socket, call: Callable[[], Any], wait: Callabl
     else:
         await trio.lowlevel.cancel_shielded_checkpoint()
         return result
+    wait = trio.lowlevel.wait_writable if write else trio.lowlevel.wait_readable
     while True:
         await wait(sock)
         try:
             return call()
         except BlockingIOError:
-            pass  # a spurious wakeup: another task took it
+            # Another task took it, or an error Linux queued (ERRORS on) woke us: raise that once.
+            error = None if write else _io.queued_error(sock)
+            if error is not None:
+                raise error from None
 
 
 async def recv(sock: Any, bufsize: int = 65535, *, ancbufsize: int | None = None) -> Message:
     """One datagram, as portmsg.recv() gives it; waits without blocking trio."""
-    inner = _nonblocking(sock)
-    result: Message = await _readiness(
-        inner, lambda: _recv(inner, bufsize, ancbufsize=ancbufsize), trio.lowlevel.wait_readable
-    )
-    return result
+    inner = _io.async_socket(sock, "portmsg.trio.recv")
+    bufsize, ancbufsize = _io.sizes(inner, bufsize, ancbufsize)
+    batch: list[Message] = await _readiness(inner, lambda: _io.receive_batch(inner, 1, bufsize, ancbufsize))
+    return batch[0]
 
 
-async def recv_batch(sock: Any, max_messages: int = 32, bufsize: int | None = None) -> list[Message]:
-    """Wait for one datagram, then take what else is queued, as portmsg.recv_batch() does."""
-    inner = _nonblocking(sock)
-    result: list[Message] = await _readiness(
-        inner, lambda: _recv_batch(inner, max_messages, bufsize), trio.lowlevel.wait_readable
-    )
+async def recv_batch(
+    sock: Any, max_messages: int = 32, bufsize: int | None = None, *, ancbufsize: int | None = None
+) -> list[Message]:
+    """Wait for one datagram, then take what else is queued (max_messages at most, 1-1024).
+
+    bufsize=None reads 65535 bytes per datagram (every UDP datagram whole);
+    ancbufsize=None leaves room for every control.
+    """
+    inner = _io.async_socket(sock, "portmsg.trio.recv_batch")
+    bufsize, ancbufsize = _io.sizes(inner, bufsize, ancbufsize)
+    count = _io.batch_size(max_messages)
+    result: list[Message] = await _readiness(inner, lambda: _io.receive_batch(inner, count, bufsize, ancbufsize))
     return result
 
 
 async def send(sock: Any, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
-    """Send one datagram as portmsg.send() does, waiting for room instead of raising BlockingIOError."""
-    inner = _nonblocking(sock)
-    cdata, name, control = _prepare(inner, inner.family, data, address, controls)
-    sent: int = await _readiness(
-        inner, lambda: IMPL.sender.send_encoded(inner, [cdata], control, name, 0), trio.lowlevel.wait_writable
-    )
+    """Send one datagram as portmsg.send() does, waiting for room instead of raising BlockingIOError.
+
+    As with trio's own sockets, one task at a time may wait to send on a
+    socket: a second raises trio.BusyResourceError.
+    """
+    inner = _io.async_socket(sock, "portmsg.trio.send")
+    out = _io.prepare(inner, address, controls)
+    sent: int = await _readiness(inner, lambda: _io.try_send(inner, data, out), write=True)
     return sent
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -326,9 +326,12 @@ def test_pinning_can_be_turned_off_and_is_off_for_a_specific_address(run) -> Non
         wild, _ = await aio.create_datagram_endpoint(Recorder, local_addr=("0.0.0.0", 0))
         off, _ = await aio.create_datagram_endpoint(Recorder, local_addr=("0.0.0.0", 0), reply_from_destination=False)
         try:
-            assert bound._sources is None
-            assert (wild._sources is not None) == (Feature.PACKET_INFO in portmsg.enable(wild.get_extra_info("socket")))
-            assert off._sources is None
+            pinned = "portmsg.reply_from_destination"
+            assert bound.get_extra_info(pinned) is False
+            expected = Feature.PACKET_INFO in wild.get_extra_info("portmsg.enabled") and not WINE
+            assert wild.get_extra_info(pinned) is expected
+            assert (wild.get_extra_info("portmsg.why_not_pinned") is None) == (not WINE)
+            assert off.get_extra_info(pinned) is False
         finally:
             for transport in (bound, wild, off):
                 transport.close()

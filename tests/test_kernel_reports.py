@@ -336,7 +336,14 @@ def test_a_broadcast_datagram_is_flagged_and_a_unicast_one_is_not() -> None:
             pytest.skip("Wine 8 reports neither MSG_BCAST nor a broadcast destination (measured)")
         assert MsgFlag.BCAST in broadcast.flags, broadcast
         assert MsgFlag.BCAST not in unicast.flags, unicast
-        assert broadcast.reply_controls() == [PacketInfo(IPv4Address("0.0.0.0"), broadcast.packet_info.interface)]
+        # As documented: from the receiving interface's own address where the OS names it (Linux:
+        # 127.0.0.1 on lo), else the interface alone.
+        info = broadcast.packet_info
+        own = info.local if info.local is not None and not info.local.is_unspecified else IPv4Address("0.0.0.0")
+        assert own != IPv4Address("127.255.255.255")
+        assert broadcast.reply_controls() == [PacketInfo(own, info.interface)]
+        if portmsg.PLATFORM == "linux":
+            assert own == IPv4Address("127.0.0.1")
 
 
 def test_a_multicast_datagram_on_loopback_is_flagged() -> None:
