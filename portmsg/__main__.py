@@ -387,12 +387,13 @@ def _bound_socket(hostport: str) -> socket.socket:
 
 def _receive(sock: socket.socket, buffer: bytearray) -> tuple[Message, bytes, int | None]:
     """One datagram, its bytes, and its real length where the OS tells it (Linux with MSG_TRUNC)."""
-    flags = getattr(native, "MSG_TRUNC", 0) if BACKEND == "posix" and sys.platform.startswith("linux") else 0
-    nbytes, ancdata, native_flags, address = recvmsg_into(sock, [buffer], 4096, flags)
+    # Only Linux, asked with MSG_TRUNC as input, returns a cut datagram's real length.
+    real_length = BACKEND == "posix" and sys.platform.startswith("linux") and hasattr(native, "MSG_TRUNC")
+    nbytes, ancdata, native_flags, address = recvmsg_into(sock, [buffer], 4096, native.MSG_TRUNC if real_length else 0)
     controls = normalize(ancdata)
     flags = MsgFlag.from_native(native_flags) | (cast_flags(controls) if _DERIVE_CAST else MsgFlag(0))
     message = Message(bytes(buffer[: min(nbytes, len(buffer))]), address, flags, controls)
-    return message, message.data, nbytes if flags and message.truncated else None
+    return message, message.data, nbytes if real_length and message.truncated else None
 
 
 def listen(hostport: str, *, as_json: bool = False, count: int | None = None, bufsize: int = 65535) -> int:

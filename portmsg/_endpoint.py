@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _io
 from ._enable import enable
+from ._engines import engine_for
 from ._transport import DatagramTransport
 from ._types import Feature
 
@@ -86,6 +87,7 @@ async def create_datagram_endpoint(
         raise ValueError(msg)
     if sock is not None:
         inner = _given_socket(sock, local_addr, remote_addr, family, proto, flags, reuse_port, allow_broadcast)
+        engine_for(loop, inner).check_free()  # refused before anything is done to the caller's socket
         address = None
     else:
         inner, address = await _open_socket(

@@ -87,14 +87,18 @@ class Engine:
 
     # -- reading --------------------------------------------------------------------------
 
-    def open_reading(self, owner: Owner, bufsize: int, ancbufsize: int, depth: int) -> None:
-        """Start reading for owner; RuntimeError if another one reads this socket."""
+    def check_free(self) -> None:
+        """RuntimeError if an owner reads this socket already (one reads a socket at a time)."""
         if self.reading:
             msg = (
                 f"{self.sock!r} already has a receiver on this loop (a portmsg Receiver or transport): "
                 "one reads a socket at a time; close it first"
             )
             raise RuntimeError(msg)
+
+    def open_reading(self, owner: Owner, bufsize: int, ancbufsize: int, depth: int) -> None:
+        """Start reading for owner; RuntimeError if another one reads this socket."""
+        self.check_free()
         self.owner, self._bufsize, self._ancbufsize, self._depth = owner, bufsize, ancbufsize, depth
         self.reading, self.paused = True, False
         self._watching()
@@ -275,7 +279,8 @@ class Engine:
 
     def _registered(self) -> bool:
         """Whether the loop's registration for fd is still this engine's (a reused number is someone else's)."""
-        return _ENGINES.get(self.loop, {}).get(self.fd) is self
+        engines = _ENGINES.get(self.loop)
+        return engines is not None and engines.get(self.fd) is self
 
     # -- per mechanism ----------------------------------------------------------------------
 
@@ -368,14 +373,18 @@ class Readiness(Engine):
 
 # -- one engine per socket and loop ---------------------------------------------------------
 
-_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Engine]] = weakref.WeakKeyDictionary()
+# Held weakly both ways: an engine lives while its loop registrations, owner or waiting sends hold it,
+# and a closed loop with an engine never released is not kept alive by this table.
+_ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakValueDictionary[int, Engine]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def engine_for(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Engine:
     """The engine of sock on loop, made on first use: completion on the Proactor, readiness elsewhere."""
     engines = _ENGINES.get(loop)
     if engines is None:
-        engines = _ENGINES[loop] = {}
+        engines = _ENGINES[loop] = weakref.WeakValueDictionary()
     fd = sock.fileno()
     known = engines.get(fd)
     if known is not None:

@@ -84,6 +84,10 @@ class Receiver:
         self._engine = engine_for(loop, sock)
         self.engine = self._engine.name
         """"readiness" or "completion"."""
+        self.closed = True  # until open() succeeds
+
+    def _open(self, bufsize: int, ancbufsize: int, depth: int) -> None:
+        self._engine.open_reading(self, bufsize, ancbufsize, depth)
         self.closed = False
 
     # -- what the engine tells its owner -----------------------------------------------------
@@ -234,7 +238,7 @@ def open_receiver(
         msg = f"max_queued and depth must be 1 or more, not {max_queued} and {depth}"
         raise ValueError(msg)
     receiver = Receiver(asyncio.get_running_loop(), inner, max_queued)
-    receiver._engine.open_reading(receiver, bufsize, ancbufsize, depth)  # noqa: SLF001 - its own engine
+    receiver._open(bufsize, ancbufsize, depth)  # noqa: SLF001 - made here
     return receiver
 
 

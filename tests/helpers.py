@@ -138,3 +138,32 @@ def walk(control: bytes) -> list[tuple[int, int, int, int]]:
     n = lib.pm_walk(ffi.from_buffer(data), len(data), records, room)
     flat = ffi.unpack(records, RECORD * n)
     return [tuple(flat[i : i + RECORD]) for i in range(0, RECORD * n, RECORD)]  # type: ignore[misc]
+
+
+def in_namespace(script: str, *args: str, setup: str = "ip link set lo up", cwd: object = None) -> str:
+    """Run a Python script in a network namespace of its own (after the shell `setup`); its stdout.
+
+    Skips, saying why, where unshare(1) or ip(8) is missing or namespaces cannot be made;
+    fails with the script's stderr when it fails.
+    """
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        pytest.skip("needs unshare(1) and ip(8) for a network namespace of its own (apt: util-linux, iproute2)")
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, check=False)
+    if probe.returncode:
+        pytest.skip(f"cannot make a network namespace here: {probe.stderr.strip()}")
+    shell = f'{setup} && exec "$0" -c "$@"'
+    run = subprocess.run(
+        ["unshare", "-n", "sh", "-c", shell, sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=cwd or tempfile.gettempdir(),  # python -c puts its directory first on sys.path: never a source tree
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout

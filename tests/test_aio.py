@@ -14,7 +14,7 @@ import gc
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from helpers import FAMILIES, LOOPBACK, dual_stack_socket, send_option
@@ -22,9 +22,6 @@ from helpers import FAMILIES, LOOPBACK, dual_stack_socket, send_option
 import portmsg
 import portmsg._completion
 from portmsg import Feature, MsgFlag, aio
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 WINE = portmsg.PLATFORM.startswith("wine")
 
