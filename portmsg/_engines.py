@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ._types import Message
 
-__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "is_proactor"]
+__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor"]
 
 BATCH = 32
 """Datagrams one readiness wakeup takes at most: other sockets and timers get their turn."""
@@ -232,14 +232,7 @@ class Engine:
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
         """An owner callback, guarded: what it raises goes to the loop's exception handler."""
-        try:
-            callback(*args)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - reported as asyncio reports a callback's error
-            self.loop.call_exception_handler(
-                {"message": f"Exception in {getattr(callback, '__qualname__', callback)!s}", "exception": exc}
-            )
+        guarded(self.loop, {}, callback, *args)
 
     def _watching(self) -> None:
         """A poller forgets a closed descriptor silently: look now and then while there is work."""
@@ -369,6 +362,20 @@ class Readiness(Engine):
             self._sent(write, sent)
         self._stop_writing()
         self.release()
+
+
+def guarded(loop: asyncio.AbstractEventLoop, context: dict[str, Any], call: Callable[..., Any], *args: Any) -> None:
+    """Call call(*args): what it raises goes to the loop's exception handler, and the caller goes on.
+
+    As asyncio reports a callback's error; `context` adds keys (the transport).
+    """
+    try:
+        call(*args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported, never lost, never stopping the engine
+        name = getattr(call, "__qualname__", call)
+        loop.call_exception_handler({"message": f"Exception in {name!s}", "exception": exc, **context})
 
 
 # -- one engine per socket and loop ---------------------------------------------------------

@@ -20,8 +20,9 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import _io
-from ._engines import engine_for
-from ._types import MsgFlag, SegmentSize, reply_controls
+from ._engines import engine_for, guarded
+from ._replies import ReplySources
+from ._types import MsgFlag, SegmentSize
 
 if TYPE_CHECKING:
     import socket
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DatagramTransport", "gso_runs"]
 
-_PEERS = 2048
-"""Peers whose last destination is remembered for replies: the 2,048 most recently seen at least (up to
-twice as many: two generations of this size, the older one dropped when the newer fills)."""
-_OUTGOING = 4096  # encoded reply sources kept
 _HIGH_WATER = 64 * 1024  # asyncio's default write buffer limits
 _GSO_SEGMENTS = 64  # Linux's UDP_MAX_SEGMENTS before 6.x raised it: the safe bound
 _GSO_BYTES = 65507  # the most one UDP datagram over IPv4 carries, and so one GSO send
@@ -65,10 +62,14 @@ class DatagramTransport(asyncio.DatagramTransport):
             peername = sock.getpeername()
         except OSError:
             peername = None
+        try:
+            sockname = sock.getsockname()
+        except OSError:  # Windows: an unbound socket has no name (asyncio's transports give None too)
+            sockname = None
         super().__init__(
             {
                 "socket": asyncio.trsock.TransportSocket(sock),
-                "sockname": sock.getsockname(),
+                "sockname": sockname,
                 "peername": peername,
                 "portmsg.enabled": enabled,
                 "portmsg.reply_from_destination": reply_from_destination,
@@ -88,10 +89,7 @@ class DatagramTransport(asyncio.DatagramTransport):
         self._protocol_paused = False
         self._closing = False
         self._lost = False
-        # Reply pinning: peer -> (controls, flags) of its latest datagram, in two generations.
-        self._pins: dict[Any, tuple[tuple[Control, ...], MsgFlag]] | None = {} if reply_from_destination else None
-        self._old_pins: dict[Any, tuple[tuple[Control, ...], MsgFlag]] = {}
-        self._outgoing: dict[tuple[Any, int, int], tuple[Any, _io.Outgoing | None, tuple[Control, ...]]] = {}
+        self._pins: ReplySources | None = ReplySources(sock) if reply_from_destination else None
         self._deliver = self._dispatcher(protocol)
         loop.call_soon(protocol.connection_made, self)
 
@@ -111,20 +109,12 @@ class DatagramTransport(asyncio.DatagramTransport):
         """A batch from the engine, handed to the protocol as it asks for it."""
         self._deliver(messages)
 
-    def _pin(self, message: Message) -> None:
-        """Remember where this peer's datagram went, just before the protocol hears of it."""
-        pins = self._pins
-        if pins is not None:
-            pins[message[1]] = (message[3], message[2])
-            if len(pins) > _PEERS:
-                self._old_pins, self._pins = pins, {}
-
     def _deliver_batch(self, messages: list[Message]) -> None:
         if self._closing:
             return
         if self._pins is not None:
             for message in messages:
-                self._pin(message)
+                self._pins.note(message)
         self._many(messages)  # type: ignore[misc]
 
     def _deliver_messages(self, messages: list[Message]) -> None:
@@ -132,7 +122,7 @@ class DatagramTransport(asyncio.DatagramTransport):
             if self._closing:
                 return  # close() in a callback: nothing more is delivered
             if self._pins is not None:
-                self._pin(message)
+                self._pins.note(message)
             self._guarded(self._one, message)  # type: ignore[arg-type]
 
     def _deliver_datagrams(self, messages: list[Message]) -> None:
@@ -140,7 +130,7 @@ class DatagramTransport(asyncio.DatagramTransport):
             if self._closing:
                 return
             if self._pins is not None:
-                self._pin(message)
+                self._pins.note(message)
             if not _coalesced(message[3]):
                 if not message[2] & _TRUNC:
                     self._guarded(self._plain, message[0], message[1])
@@ -159,14 +149,7 @@ class DatagramTransport(asyncio.DatagramTransport):
 
     def _guarded(self, call: Callable[..., Any], *args: Any) -> None:
         """A protocol callback: what it raises goes to the loop's exception handler, and delivery goes on."""
-        try:
-            call(*args)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - reported as asyncio reports a callback's error
-            self._loop.call_exception_handler(
-                {"message": f"Exception in {call.__qualname__}", "exception": exc, "transport": self}
-            )
+        guarded(self._loop, {"transport": self}, call, *args)
 
     def failed(self, exc: OSError) -> None:
         """An error the OS reports for the socket (ICMP): error_received(), and reading goes on."""
@@ -243,29 +226,14 @@ class DatagramTransport(asyncio.DatagramTransport):
 
     def _pinned(self, addr: Any) -> tuple[_io.Outgoing | None, tuple[Control, ...]]:
         """The encoded source to answer addr from (None: nothing known), built once per peer and source."""
-        source = self._pins.get(addr) or self._old_pins.get(addr)  # type: ignore[union-attr]
-        if source is None:
+        try:
+            return self._pins.source_for(addr)  # type: ignore[union-attr]
+        except OSError as exc:
+            if not _io.controls_refused(exc):
+                raise
+            self._pins = None  # this platform cannot send controls (Wine): reply without them
+            self._extra_info(reply_from_destination=False, why_not_pinned=str(exc))
             return None, ()
-        controls, flags = source
-        key = (addr, id(controls), int(flags))
-        known = self._outgoing.get(key)
-        if known is not None and known[0] is controls:
-            return known[1], known[2]
-        reply = tuple(reply_controls(controls, flags))
-        out = None
-        if reply:
-            try:
-                out = _io.prepare(self._sock, addr, reply)
-            except OSError as exc:
-                if not _io.controls_refused(exc):
-                    raise
-                self._pins = None  # this platform cannot send controls (Wine): reply without them
-                self._extra_info(reply_from_destination=False, why_not_pinned=str(exc))
-                return None, ()
-        if len(self._outgoing) >= _OUTGOING:
-            self._outgoing.clear()
-        self._outgoing[key] = (controls, out, reply)  # holding controls keeps its id from being reused
-        return out, reply
 
     def _write(self, data: Any, out: _io.Outgoing, fallback: Any = None) -> None:
         """Send through the engine: now, or queued behind what waits (counted in the write buffer)."""

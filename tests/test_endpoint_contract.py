@@ -92,14 +92,20 @@ def reference_makers() -> list[Any]:
     return ([loop.create_datagram_endpoint] if asyncio_reference() else []) + [aio.create_datagram_endpoint]
 
 
-async def both(factory: Any, *, strict: bool = False, **kwargs: Any) -> list[tuple[asyncio.DatagramTransport, Any]]:
+async def both(
+    factory: Any, *, strict: bool = False, reference: bool = True, **kwargs: Any
+) -> list[tuple[asyncio.DatagramTransport, Any]]:
     """The same endpoint made by the loop's own and by portmsg's: [(theirs), (ours)].
 
     strict: a clause where uvloop departs from asyncio: only portmsg's, on uvloop.
+    reference: False where the loop's own endpoint departs from the clause (said at the call).
     """
-    makers = reference_makers() if strict else [asyncio.get_running_loop().create_datagram_endpoint]
-    if not strict:
-        makers.append(aio.create_datagram_endpoint)
+    if not reference:
+        makers = [aio.create_datagram_endpoint]
+    elif strict:
+        makers = reference_makers()
+    else:
+        makers = [asyncio.get_running_loop().create_datagram_endpoint, aio.create_datagram_endpoint]
     return [await make(factory, **kwargs) for make in makers]
 
 
@@ -294,9 +300,19 @@ def test_a_raising_error_received_never_leaves_the_endpoint_deaf(run) -> None:
     """uvloop drops a reader after POLLERR; portmsg registers it again before error_received runs."""
 
     async def main() -> None:
+        if WINE and aio.is_proactor(asyncio.get_running_loop()):
+            pytest.skip(
+                "Wine 8: after an ICMP error on a connected socket, overlapped receives posted before the next "
+                "datagram never complete (the stdlib's loop.sock_recv hangs alike, measured)"
+            )
         caught = caught_loop_errors()
         port = _closed_port(socket.AF_INET)
-        endpoints = await both(lambda: Events(raise_in="error_received"), remote_addr=("127.0.0.1", port))
+        # asyncio's Proactor transport stops reading when error_received raises (CPython 3.13, measured):
+        # the reference runs on selector loops only.
+        reference = not aio.is_proactor(asyncio.get_running_loop())
+        endpoints = await both(
+            lambda: Events(raise_in="error_received"), reference=reference, remote_addr=("127.0.0.1", port)
+        )
         try:
             for transport, protocol in endpoints:
                 transport.sendto(b"into the void")
@@ -309,7 +325,7 @@ def test_a_raising_error_received_never_leaves_the_endpoint_deaf(run) -> None:
                     peer.bind(("127.0.0.1", port))
                     peer.sendto(b"still here", transport.get_extra_info("sockname"))
                     assert (await take(protocol.datagrams, 1))[0][0] == b"still here"
-            ours = endpoints[1][0]
+            ours = endpoints[-1][0]
             # uvloop's own transport sends this one to sys.unraisablehook instead of the loop's handler.
             assert [str(c["exception"]) for c in caught if c.get("transport") is ours] == ["raised in error_received"]
         finally:
@@ -405,7 +421,12 @@ def test_remote_addr_with_allow_broadcast_stays_unconnected_and_hears_anyone(run
             responder.bind(("127.0.0.1", 0))
             responder.settimeout(5)
             stranger.bind(("127.0.0.1", 0))
-            endpoints = await both(Events, strict=True, remote_addr=responder.getsockname(), allow_broadcast=True)
+            # asyncio's Proactor transport cannot: its receive on the still unbound socket fails with
+            # WSAEINVAL and its query never leaves (measured, Wine 8 / CPython 3.13).
+            reference = not aio.is_proactor(asyncio.get_running_loop())
+            endpoints = await both(
+                Events, strict=True, reference=reference, remote_addr=responder.getsockname(), allow_broadcast=True
+            )
             try:
                 for transport, protocol in endpoints:
                     assert transport.get_extra_info("peername") is None
