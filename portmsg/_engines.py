@@ -26,7 +26,6 @@ import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _io
-from ._wait import CLOSE_CHECK
 
 if TYPE_CHECKING:
     import socket
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
     from ._types import Message
 
-__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor"]
+__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor", "report"]
 
 BATCH = 32
 """Datagrams one readiness wakeup takes at most: other sockets and timers get their turn."""
@@ -237,7 +236,7 @@ class Engine:
     def _watching(self) -> None:
         """A poller forgets a closed descriptor silently: look now and then while there is work."""
         if self._watch is None:
-            self._watch = self.loop.call_later(CLOSE_CHECK, self._check_open)
+            self._watch = self.loop.call_later(_io.CLOSE_CHECK, self._check_open)
 
     def _check_open(self) -> None:
         self._watch = None
@@ -374,8 +373,13 @@ def guarded(loop: asyncio.AbstractEventLoop, context: dict[str, Any], call: Call
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001 - reported, never lost, never stopping the engine
-        name = getattr(call, "__qualname__", call)
-        loop.call_exception_handler({"message": f"Exception in {name!s}", "exception": exc, **context})
+        report(loop, context, call, exc)
+
+
+def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any], call: Any, exc: BaseException) -> None:
+    """What call raised, to the loop's exception handler."""
+    name = getattr(call, "__qualname__", call)
+    loop.call_exception_handler({"message": f"Exception in {name!s}", "exception": exc, **context})
 
 
 # -- one engine per socket and loop ---------------------------------------------------------

@@ -19,6 +19,7 @@ from . import _args
 from ._backend import IMPL
 from ._send import MAX_BATCH
 from ._types import SegmentSize
+from ._wait import CLOSE_CHECK
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._types import Control, Message
 
 __all__ = [
+    "CLOSE_CHECK",
     "DEFAULT_BUFSIZE",
     "GSO",
     "PLATFORM",

@@ -20,7 +20,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from . import _io
-from ._engines import engine_for, guarded
+from ._engines import engine_for, guarded, report
 from ._replies import ReplySources
 from ._types import MsgFlag, SegmentSize
 
@@ -118,34 +118,49 @@ class DatagramTransport(asyncio.DatagramTransport):
         self._many(messages)  # type: ignore[misc]
 
     def _deliver_messages(self, messages: list[Message]) -> None:
+        one, note = self._one, self._pins.note if self._pins is not None else None
         for message in messages:
             if self._closing:
                 return  # close() in a callback: nothing more is delivered
-            if self._pins is not None:
-                self._pins.note(message)
-            self._guarded(self._one, message)  # type: ignore[arg-type]
+            if note is not None:
+                note(message)
+            try:
+                one(message)  # type: ignore[misc]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - reported, and delivery goes on
+                report(self._loop, {"transport": self}, one, exc)
 
     def _deliver_datagrams(self, messages: list[Message]) -> None:
+        plain, note = self._plain, self._pins.note if self._pins is not None else None
         for message in messages:
             if self._closing:
                 return
-            if self._pins is not None:
-                self._pins.note(message)
-            if not _coalesced(message[3]):
-                if not message[2] & _TRUNC:
-                    self._guarded(self._plain, message[0], message[1])
-                    continue
-                pieces: list[bytes] = []
-            else:
-                pieces = message.segments()  # a coalesced burst: its datagrams, whole ones only
-            for piece in pieces:
-                if self._closing:
-                    return
-                self._guarded(self._plain, piece, message[1])
-            if message[2] & _TRUNC:
-                self.failed(
-                    OSError(errno.EMSGSIZE, f"a datagram from {message[1]} was longer than bufsize: not delivered")
-                )
+            if note is not None:
+                note(message)
+            if message[2] or (message[3] and _coalesced(message[3])):
+                self._deliver_special(message)  # cut, or a coalesced burst
+                continue
+            try:
+                plain(message[0], message[1])
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - reported, and delivery goes on
+                report(self._loop, {"transport": self}, plain, exc)
+
+    def _deliver_special(self, message: Message) -> None:
+        """A datagram that cannot go to datagram_received as it is.
+
+        A coalesced burst's datagrams go one by one (whole ones only), and
+        what was cut is reported as EMSGSIZE instead of handed over.
+        """
+        pieces = message.segments() if _coalesced(message[3]) else [] if message[2] & _TRUNC else [message[0]]
+        for piece in pieces:
+            if self._closing:
+                return
+            self._guarded(self._plain, piece, message[1])
+        if message[2] & _TRUNC:
+            self.failed(OSError(errno.EMSGSIZE, f"a datagram from {message[1]} was longer than bufsize: not delivered"))
 
     def _guarded(self, call: Callable[..., Any], *args: Any) -> None:
         """A protocol callback: what it raises goes to the loop's exception handler, and delivery goes on."""
