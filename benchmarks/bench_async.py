@@ -68,7 +68,7 @@ def loops() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
         found["asyncio selector"] = asyncio.SelectorEventLoop
     else:
         try:
-            import uvloop  # noqa: PLC0415
+            import uvloop
 
             found["uvloop"] = uvloop.new_event_loop
         except ImportError:
@@ -157,9 +157,9 @@ async def endpoint_messages(rx: socket.socket, n: int) -> float:
 
 def trio_batch(rx: socket.socket, n: int) -> float | None:
     try:
-        import trio  # noqa: PLC0415
+        import trio
 
-        import portmsg.trio as ptrio  # noqa: PLC0415
+        import portmsg.trio as ptrio
     except ImportError:
         return None
 

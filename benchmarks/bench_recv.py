@@ -141,7 +141,7 @@ def gro_rate(size: int, rounds: int) -> dict[str, float] | None:
 
 def memory_per_datagram(size: int, count: int = 2000) -> dict[str, float]:
     """Bytes held per received datagram (with its pktinfo): stdlib tuples vs portmsg Messages."""
-    import tracemalloc  # noqa: PLC0415
+    import tracemalloc
 
     payload = b"m" * size
     held: dict[str, float] = {}

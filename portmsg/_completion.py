@@ -48,6 +48,9 @@ class Completion(Engine):
     def _start_reading(self) -> None:
         self._top_up()
 
+    def _pause_reading(self) -> None:
+        """No new posts; the receives in flight still complete and are delivered."""
+
     def _stop_reading(self) -> None:
         for future in self._receives:
             future.cancel()  # CancelIoEx; the proactor keeps the op until its packet is dequeued

@@ -107,7 +107,7 @@ class Engine:
         """Read no more until resume_reading() (what is in flight still arrives)."""
         if self.reading and not self.paused:
             self.paused = True
-            self._stop_reading()
+            self._pause_reading()
 
     def resume_reading(self) -> None:
         """Read again after pause_reading()."""
@@ -118,8 +118,7 @@ class Engine:
     def close_reading(self) -> None:
         """The owner is done: stop reading (cancelling receives in flight); writes go on."""
         if self.reading:
-            if not self.paused:
-                self._stop_reading()
+            self._stop_reading()
             self.reading = False
             self.release()
 
@@ -248,7 +247,7 @@ class Engine:
     def end(self, exc: OSError | None = None) -> None:
         """The socket is gone: stop both directions, fail waiting sends, tell the owner."""
         owner, reading, self.owner, self.reading = self.owner, self.reading, None, False
-        if reading and not self.paused:
+        if reading:
             self._stop_reading()
         writes, self.writes, self.owned = self.writes, collections.deque(), 0
         if writes:
@@ -281,6 +280,10 @@ class Engine:
 
     def _stop_reading(self) -> None:
         raise NotImplementedError
+
+    def _pause_reading(self) -> None:
+        """Read no more for now; what is in flight may still arrive (and is delivered)."""
+        self._stop_reading()
 
     def _start_writing(self) -> None:
         raise NotImplementedError

@@ -1,8 +1,10 @@
 """The per-OS contract: everything that differs between the two compiled backends, in one block.
 
 `_posix.py` and `_winsock.py` each fill one `OsHooks`; the shared glue
-(`_glue.py`, `_wait.py`, `_send.py`) reads nothing OS-specific from anywhere
-else.  Fast-path switches are derived from these fields, never kept by hand.
+(`_glue.py`, `_wait.py`, `_send.py`) reads nothing else OS-specific but the
+compiled constants, and `sys.platform` once (`_wait.ready`: Windows waits
+with select(), POSIX with poll()).  Fast-path switches are derived from
+these fields, never kept by hand.
 """
 
 from __future__ import annotations

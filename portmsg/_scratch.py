@@ -1,5 +1,8 @@
-"""Receive buffers: sets preset in a pm_recv_args, reused from call to call, kept in bounded free lists.
+"""Receive buffers: sets preset in a pm_recv_args, reused from call to call, kept in free lists.
 
+Batch sets are bounded per size class (and large ones dropped); a one-datagram
+set keeps its size until its next call, which shrinks it when it had grown
+beyond KEEP_BYTES (its untouched pages are address space, not memory).
 A set is taken for one call and given back after it; list.pop and
 list.append are atomic (also on free-threaded builds), so two threads, or a
 signal handler inside a receive, never share one.
@@ -14,7 +17,8 @@ from ._report import HEADER, RECORD, records_room
 __all__ = ["KEEP_BYTES", "Scratch", "Scratches"]
 
 KEEP_BYTES = 4 << 20
-"""A set whose buffers grew beyond this is shrunk (or dropped) instead of kept for later calls."""
+"""A batch set whose buffers grew beyond this is dropped after its call; a one-datagram set is shrunk
+at its next call that asks for less."""
 _KEEP_SETS = 2
 """Free batch sets kept per size class."""
 
@@ -93,6 +97,10 @@ class Scratches:
         self._lib = lib
         # C writes every byte before Python reads it (the report says how many): no need to zero.
         self._alloc = ffi.new_allocator(should_clear_after_alloc=False)
+        # Except the control slots: the kernel leaves the padding after a short payload (a 12-byte
+        # in_pktinfo) untouched, and C compares whole slots with the previous datagram's (PM_SAME_CONTROL):
+        # garbage there would make the comparison miss at random.  Zeroed once, when allocated.
+        self._zeroed = ffi.new_allocator(should_clear_after_alloc=True)
         self._name_size = name_size
         self._cmsg_header = cmsg_header
         self._vector_size = vector_size
@@ -138,11 +146,11 @@ class Scratches:
             args.datalen = st.datalen = bufsize
         if ancbufsize > st.control_size or (st.control_size > KEEP_BYTES >= ancbufsize):
             room = records_room(ancbufsize, self._cmsg_header)
-            st.control = alloc("char[]", max(ancbufsize, 1) * slots)
+            st.control = self._zeroed("char[]", max(ancbufsize, 1) * slots)
             st.control_bytes = self._ffi.buffer(st.control)
             st.records = alloc("long long[]", RECORD * room * slots)
             st.records_view = memoryview(self._ffi.buffer(st.records)).cast("q")
-            st.prev_control = alloc("char[]", max(ancbufsize, 1))
+            st.prev_control = self._zeroed("char[]", max(ancbufsize, 1))
             st.control_size = ancbufsize
             args.control = st.control
             args.records = st.records
