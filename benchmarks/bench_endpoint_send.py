@@ -34,7 +34,7 @@ async def _send(make_endpoint: Any, peer: Any, n: int, size: int, burst: int, **
             for _ in range(burst):
                 transport.sendto(payload, peer)
             await asyncio.sleep(0)
-        while transport.get_write_buffer_size():  # noqa: ASYNC110 - polling is what is timed here
+        while transport.get_write_buffer_size():
             await asyncio.sleep(0)
         return time.perf_counter_ns() - start
     finally:

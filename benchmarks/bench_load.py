@@ -90,7 +90,7 @@ async def serve_asyncio(kind: str) -> Responder:
         from portmsg import aio
 
         transport, protocol = await aio.create_datagram_endpoint(Responder, local_addr=local)
-        assert transport.get_extra_info("portmsg.reply_from_destination")
+        assert transport.get_extra_info("portmsg.reply_from_destination") is not False  # None: before that key
     elif kind == "aiofastnet":
         import aiofastnet
 

@@ -367,7 +367,10 @@ def send(sock: socket.socket, data: Any, address: Any = None, *, controls: Itera
             socket, IP controls on an AF_UNIX socket.
 
     """
-    sock = _args.sock_of(sock)
+    if type(sock) is not _SOCKET:
+        sock = _args.sock_of(sock)
+    if not controls:  # nothing to attach: the stdlib's own call does exactly this
+        return sock.sendto(data, address) if address is not None else sock.send(data)
     cdata, name, control = _prepare(sock, _family(sock), data, address, controls)
     return IMPL.sender.send_encoded(sock, [cdata], control, name, 0)
 

@@ -41,6 +41,7 @@ async def create_datagram_endpoint(
     ancbufsize: int | None = None,
     depth: int = 4,
     gso: bool = False,
+    batch_replies: bool = True,
 ) -> tuple[DatagramTransport, _P]:
     """loop.create_datagram_endpoint(), with portmsg underneath: (transport, protocol).
 
@@ -75,6 +76,10 @@ async def create_datagram_endpoint(
             bursts (QUIC), at the cost of a loop iteration's delay.  Off by
             default; a route that cannot segment turns it off and sends the
             datagrams one by one.  ValueError where the OS has no UDP_SEGMENT.
+        batch_replies: the datagrams the protocol sends from inside one batch's
+            callbacks go out together once they return, in one call (sendmmsg on
+            Linux; a loop elsewhere), in order.  A lone request's reply waits for
+            nothing but its own callback; sends made outside a callback go at once.
 
     Platforms:
         Under Wine, which drops controls on send, replies go out without
@@ -112,6 +117,7 @@ async def create_datagram_endpoint(
             reply_from_destination=reply_from_destination,
             why_not_pinned=why_not,
             gso=gso,
+            batch_replies=batch_replies,
         )
         # Read from now on: the protocol's connection_made() was scheduled first, so it runs first.
         transport._engine.open_reading(transport, sizes[0], sizes[1], depth)  # noqa: SLF001 - the transport's own engine

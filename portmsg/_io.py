@@ -48,6 +48,7 @@ __all__ = [
     "sizes",
     "socket_of",
     "try_send",
+    "try_send_many",
 ]
 
 DEFAULT_BUFSIZE = 65535
@@ -68,7 +69,8 @@ _INET_ANCBUFSIZE = 512  # every IP-level control at once takes under 300 bytes
 _RECV_FLAGS = IMPL.recv_flags
 _from_buffer = IMPL.ffi.from_buffer
 _receive_batch = IMPL.receive_batch
-_send_encoded = IMPL.sender.send_encoded
+_send_one = IMPL.sender.send_one
+_send_packed = IMPL.sender.send_packed
 _family = _socket.socket.family.__get__
 _type = _socket.socket.type.__get__
 # Winsock codes for "this socket is gone" (a completion's error): WSA_OPERATION_ABORTED
@@ -155,9 +157,8 @@ class Outgoing(NamedTuple):
 
     name: bytes
     """The destination as sockaddr bytes (b"": the connected peer)."""
-    control: Any
-    """The native control buffer (cffi), or NULL."""
-    controllen: int
+    control: bytes
+    """The native control buffer (b"": none)."""
     segment: int = 0
     """The GSO segment size one send is cut into (0: one datagram)."""
 
@@ -167,13 +168,20 @@ def prepare(sock: socket.socket, address: Any, controls: Iterable[Control] = ())
     controls = tuple(controls)
     _, name, (control, controllen) = IMPL.sender.prepare(sock, _family(sock), b"", address, controls)
     segment = next((c.value for c in controls if type(c) is SegmentSize), 0)
-    return Outgoing(name, control, controllen, segment)
+    return Outgoing(name, bytes(IMPL.ffi.buffer(control, controllen)) if controllen else b"", segment)
 
 
 def try_send(sock: socket.socket, data: Any, out: Outgoing) -> int:
     """Send one datagram now; BlockingIOError when the socket has no room (nothing was sent)."""
-    cdata = data if type(data) is bytes else _args.readable(IMPL.ffi, data)
-    return _send_encoded(sock, [cdata], (out.control, out.controllen), out.name, 0)
+    return _send_one(sock, data, out[0], out[1])
+
+
+def try_send_many(sock: socket.socket, datas: list[bytes], outs: list[Outgoing]) -> int:
+    """Send datagrams in one call (sendmmsg where the OS has it): how many went, in order.
+
+    Raises the first one's error when none went (BlockingIOError: no room).
+    """
+    return _send_packed(sock, datas, [out[0] for out in outs], [out[1] for out in outs])
 
 
 def gso_refused(exc: OSError) -> bool:
@@ -198,5 +206,5 @@ def post_send(sock: socket.socket, data: Any, out: Outgoing) -> SendOp:
     from ._iocp import SendOp  # noqa: PLC0415 - Windows only
 
     op = SendOp(IMPL, sock)
-    op.start(_args.readable(IMPL.ffi, data), out.name, (out.control, out.controllen))
+    op.start(_args.readable(IMPL.ffi, data), out.name, out.control)
     return op

@@ -98,8 +98,8 @@ class SendOp(_Op):
 
     __slots__ = ("_keep",)
 
-    def start(self, cdata: Any, name: bytes, control: tuple[Any, int]) -> None:
-        """Post the send; OSError if it failed at once."""
+    def start(self, cdata: Any, name: bytes, control: bytes) -> None:
+        """Post the send (a cffi view of the data, sockaddr bytes, control bytes); OSError if it failed at once."""
         backend, ffi = self._backend, self._backend.ffi
         fd = self._fd = self._sock.fileno()
         if fd < 0:
@@ -107,8 +107,11 @@ class SendOp(_Op):
         functions = backend.hooks.functions
         fn = ffi.NULL if functions is None else functions(self._sock, fd)[1]
         cname = ffi.from_buffer(name) if name else ffi.NULL
-        self._keep: Any = (cdata, cname, control)  # the kernel reads them until the completion
-        code = backend.lib.pm_send_op_start(self._op, fn, fd, cdata, len(cdata), cname, len(name), *control, 0)
+        ccontrol = ffi.from_buffer(control) if control else ffi.NULL
+        self._keep: Any = (cdata, cname, ccontrol)  # the kernel reads them until the completion
+        code = backend.lib.pm_send_op_start(
+            self._op, fn, fd, cdata, len(cdata), cname, len(name), ccontrol, len(control), 0
+        )
         self._posted(code)
 
     def sent(self) -> int:

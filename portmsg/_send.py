@@ -38,6 +38,9 @@ class Sender:
         self._normalizer = normalizer
         self._waiter = waiter
         self._af_inet6 = normalizer.constants["AF_INET6"]
+        self._null = ffi.NULL
+        self._pm_send = lib.pm_send
+        self._pm_send_packed = lib.pm_send_packed
 
     def prepare(
         self, sock: socket.socket, family: int, data: Any, address: Any, controls: Iterable[Control]
@@ -72,6 +75,43 @@ class Sender:
         ]
         control = self.encode_control(_args.listed(ancdata, "sendmsg() argument 2 must be an iterable"))
         return self.send_encoded(sock, cbufs, control, name, flags)
+
+    def send_one(self, sock: socket.socket, data: Any, name: bytes, control: bytes) -> int:
+        """One datagram to sockaddr bytes (b"": connected) with control bytes: the hot path.
+
+        One C call when it goes; waiting, retries and errors take send_encoded's way.
+        """
+        functions = self._hooks.functions
+        fd = sock.fileno()
+        fn = self._null if functions is None or fd < 0 else functions(sock, fd)[1]
+        cdata = data if type(data) is bytes else _args.readable(self._ffi, data)
+        sent: int = self._pm_send(fn, fd, cdata, len(cdata), self._null, 0, name, len(name), control, len(control), 0)
+        if sent >= 0:
+            return sent
+        ccontrol = self._ffi.from_buffer(control) if control else self._null
+        return self.send_encoded(sock, [cdata], (ccontrol, len(control)), name, 0)  # nothing went: the full way
+
+    def send_packed(self, sock: socket.socket, datas: list[bytes], names: list[bytes], controls: list[bytes]) -> int:
+        """Datagrams (data, sockaddr bytes, control bytes) in one C call (sendmmsg where the OS has it), no waiting.
+
+        Returns how many went, in order; raises the first one's error when none did.
+        """
+        n = len(datas)
+        if not 0 < n <= MAX_BATCH:
+            msg = f"datagrams: send between 1 and {MAX_BATCH} at once, not {n}"
+            raise ValueError(msg)
+        lens = self._ffi.new(
+            "long long[]", [size for i in range(n) for size in (len(datas[i]), len(names[i]), len(controls[i]))]
+        )
+        fd = sock.fileno()
+        functions = self._hooks.functions
+        fn = self._null if functions is None or fd < 0 else functions(sock, fd)[1]
+        while True:
+            sent = int(self._pm_send_packed(fn, fd, b"".join(datas), b"".join(names), b"".join(controls), lens, n))
+            if sent >= 0:
+                return sent
+            if -sent != self._hooks.eintr:
+                raise self._hooks.error(-sent if fd >= 0 else self._hooks.closed)
 
     def send_encoded(
         self, sock: socket.socket, cbufs: list[Any], control: tuple[Any, int], name: bytes, flags: int

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DatagramTransport", "gso_runs"]
 
+_PLAIN_OUTS = 4096  # encoded destinations kept for held replies
 _HIGH_WATER = 64 * 1024  # asyncio's default write buffer limits
 _GSO_SEGMENTS = 64  # Linux's UDP_MAX_SEGMENTS before 6.x raised it: the safe bound
 _GSO_BYTES = 65507  # the most one UDP datagram over IPv4 carries, and so one GSO send
@@ -57,6 +58,7 @@ class DatagramTransport(asyncio.DatagramTransport):
         reply_from_destination: bool,
         why_not_pinned: str | None = None,
         gso: bool = False,
+        batch_replies: bool = True,
     ) -> None:
         try:
             peername = sock.getpeername()
@@ -84,6 +86,9 @@ class DatagramTransport(asyncio.DatagramTransport):
         self._engine = engine_for(loop, sock)
         self._engine.gso_refused = self._gso_refused
         self._gso: list[Pending] | None = [] if gso else None
+        self._batch_replies = batch_replies and not gso
+        self._replies: tuple[list[bytes], list[_io.Outgoing]] | None = None  # held during a delivery
+        self._plain_outs: dict[Any, _io.Outgoing] = {}
         self._buffer_size = 0
         self._high, self._low = _HIGH_WATER, _HIGH_WATER // 4
         self._protocol_paused = False
@@ -106,8 +111,36 @@ class DatagramTransport(asyncio.DatagramTransport):
         return self._deliver_datagrams
 
     def received(self, messages: list[Message]) -> None:
-        """A batch from the engine, handed to the protocol as it asks for it."""
-        self._deliver(messages)
+        """A batch from the engine, handed to the protocol as it asks for it; the replies it made, sent at once."""
+        if not self._batch_replies:
+            self._deliver(messages)
+            return
+        self._replies = ([], [])
+        try:
+            self._deliver(messages)
+        finally:
+            self._send_replies()
+
+    def _send_replies(self) -> None:
+        """The replies held in a delivery, in order: one call (sendmmsg where the OS has it), the rest queued."""
+        if self._replies is None:
+            return
+        (datas, outs), self._replies = self._replies, None
+        while datas and not self._lost:
+            if self._engine.writes or len(datas) == 1:
+                for data, out in zip(datas, outs, strict=True):
+                    self._write(data, out)
+                return
+            try:
+                sent = _io.try_send_many(self._sock, datas, outs)
+            except (BlockingIOError, InterruptedError):
+                for data, out in zip(datas, outs, strict=True):
+                    self._write(data, out)  # each tries once more, then waits for room in order
+                return
+            except OSError as exc:
+                self.failed(exc)  # the first could not go: the rest are tried again
+                sent = 1
+            datas, outs = datas[sent:], outs[sent:]
 
     def _deliver_batch(self, messages: list[Message]) -> None:
         if self._closing:
@@ -200,8 +233,15 @@ class DatagramTransport(asyncio.DatagramTransport):
         if self._gso is not None:
             self._hold(data, addr, ())
             return
+        self._send_plain(data, addr)
+
+    def _send_plain(self, data: Any, addr: Any) -> None:
+        """A datagram with nothing to attach."""
+        if self._replies is not None:  # inside a delivery: sent with the other replies, in one call
+            self._write(data, self._plain_out(addr))
+            return
         if not self._engine.writes:
-            try:  # nothing to attach: the stdlib's one C call, as asyncio's transports make
+            try:  # the stdlib's one C call, as asyncio's transports make
                 if addr is None:
                     self._sock.send(data)
                 else:
@@ -213,7 +253,7 @@ class DatagramTransport(asyncio.DatagramTransport):
                 return
             else:
                 return
-        self._write(data, _io.prepare(self._sock, addr))
+        self._write(data, self._plain_out(addr))
 
     def sendmsg(self, data: Any, addr: Any = None, controls: Iterable[Control] = ()) -> None:
         """Send one datagram with control objects attached (as portmsg.send()); ValueError for one that cannot go."""
@@ -250,8 +290,27 @@ class DatagramTransport(asyncio.DatagramTransport):
             self._extra_info(reply_from_destination=False, why_not_pinned=str(exc))
             return None, ()
 
+    def _plain_out(self, addr: Any) -> _io.Outgoing:
+        """A destination with no controls, encoded once per peer."""
+        out = self._plain_outs.get(addr)
+        if out is None:
+            out = _io.prepare(self._sock, addr)
+            if len(self._plain_outs) >= _PLAIN_OUTS:
+                self._plain_outs.clear()
+            self._plain_outs[addr] = out
+        return out
+
     def _write(self, data: Any, out: _io.Outgoing, fallback: Any = None) -> None:
-        """Send through the engine: now, or queued behind what waits (counted in the write buffer)."""
+        """Send through the engine: now, or queued behind what waits (counted in the write buffer).
+
+        Inside a delivery (batch_replies) the datagram is held and goes with the other
+        replies made there, in one call once the protocol's callbacks return.
+        """
+        replies = self._replies
+        if replies is not None and fallback is None:
+            replies[0].append(data if type(data) is bytes else bytes(data))
+            replies[1].append(out)
+            return
         try:
             sent = self._engine.write(data, out, None, fallback)
         except OSError as exc:
@@ -346,6 +405,7 @@ class DatagramTransport(asyncio.DatagramTransport):
         if self._closing or self._lost:
             return
         self._flush_gso()
+        self._send_replies()  # made before close(): they go
         self._closing = True
         self._engine.close_reading()
         if not self._engine.owned:
@@ -359,6 +419,7 @@ class DatagramTransport(asyncio.DatagramTransport):
         if self._lost:
             return
         self._closing = True
+        self._replies = None
         if self._gso:
             self._gso.clear()
         self._engine.close_reading()

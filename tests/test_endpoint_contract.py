@@ -10,6 +10,7 @@ engine and the SelectorEventLoop the readiness one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import socket
@@ -594,5 +595,69 @@ def test_get_extra_info_says_what_is_enabled_and_whether_replies_are_pinned(run)
             assert (why is not None) == bool(WINE)
         finally:
             transport.close()
+
+    run(main)
+
+
+# -- replies made in one batch go out together, in order ---------------------------------------------
+
+
+class Echoes(asyncio.DatagramProtocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.transport.sendto(data, addr)
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batched", "one-by-one"])
+def test_replies_made_in_one_batch_go_out_in_order(run, batch: bool) -> None:
+    async def main() -> None:
+        transport, _ = await aio.create_datagram_endpoint(Echoes, local_addr=("127.0.0.1", 0), batch_replies=batch)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(5)
+                for i in range(20):
+                    client.sendto(b"%02d" % i, transport.get_extra_info("sockname"))
+                time.sleep(0.05)  # all queued: one wakeup reads them as one batch
+                await asyncio.sleep(0.2)
+                assert [client.recv(100) for _ in range(20)] == [b"%02d" % i for i in range(20)]
+        finally:
+            transport.close()
+
+    run(main)
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX") or sys.platform == "win32", reason="a full AF_UNIX pair (POSIX)")
+def test_batched_replies_that_find_no_room_wait_in_order(run) -> None:
+    async def main() -> None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        a.setblocking(False)
+        b.setblocking(False)
+        fillers = 0
+        while True:
+            try:
+                a.send(b"f")
+                fillers += 1
+            except BlockingIOError:
+                break
+        transport, _ = await aio.create_datagram_endpoint(Echoes, sock=a, features=())
+        try:
+            for i in range(5):
+                b.send(b"reply %d" % i)
+            await asyncio.sleep(0.1)
+            assert transport.get_write_buffer_size() > 0  # held, found no room, queued
+            got: list[bytes] = []
+            for _ in range(300):
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        got.append(b.recv(100))
+                if len(got) >= fillers + 5:
+                    break
+                await asyncio.sleep(0.01)
+            assert got == [b"f"] * fillers + [b"reply %d" % i for i in range(5)]
+        finally:
+            transport.close()
+            b.close()
 
     run(main)

@@ -59,3 +59,53 @@ int pm_send_each(void *fn, pm_socket s, const pm_send_item *items, int n, int fl
     }
     return n;
 }
+
+#define PM_PACKED_SMALL 64
+
+int pm_send_packed(void *fn, pm_socket s, const char *datas, const char *names, const char *controls,
+                   const long long *lens, int n)
+{
+    pm_send_item small[PM_PACKED_SMALL];
+    pm_send_item *items = small;
+    char *aligned = NULL;
+    size_t data_at = 0, name_at = 0, control_at = 0;
+    int i, r;
+
+    if (n <= 0)
+        return 0;
+    if (n > PM_PACKED_SMALL) {
+        items = malloc(sizeof *items * (size_t)n);
+        if (items == NULL)
+            return -PM_ENOMEM;
+    }
+    for (i = 0; i < n; i++)
+        control_at += (size_t)lens[3 * i + 2];
+    if (control_at > 0 && ((uintptr_t)controls % sizeof(size_t)) != 0) {
+        /* Control messages are read as structs: give them an aligned home. */
+        aligned = malloc(control_at);
+        if (aligned == NULL) {
+            if (items != small)
+                free(items);
+            return -PM_ENOMEM;
+        }
+        memcpy(aligned, controls, control_at);
+        controls = aligned;
+    }
+    control_at = 0;
+    for (i = 0; i < n; i++) {
+        items[i].data = datas + data_at;
+        items[i].datalen = (size_t)lens[3 * i];
+        items[i].name = names + name_at;
+        items[i].namelen = (int)lens[3 * i + 1];
+        items[i].control = controls + control_at;
+        items[i].controllen = (size_t)lens[3 * i + 2];
+        data_at += items[i].datalen;
+        name_at += (size_t)items[i].namelen;
+        control_at += items[i].controllen;
+    }
+    r = pm_send_batch(fn, s, items, n, 0);
+    free(aligned);
+    if (items != small)
+        free(items);
+    return r;
+}

@@ -108,6 +108,13 @@ typedef struct {
  * sent (>= 1), or -(error code) when the first one failed. */
 int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int flags);
 
+/* Send n datagrams laid end to end in three blobs: datagram i takes the next
+ * lens[3i] bytes of datas, lens[3i+1] of names (its sockaddr; 0: connected)
+ * and lens[3i+2] of controls (0: none).  One pm_send_batch call.  Returns
+ * how many went, or -(error code) when the first one failed. */
+int pm_send_packed(void *fn, pm_socket s, const char *datas, const char *names, const char *controls,
+                   const long long *lens, int n);
+
 /* Send data[0:datalen] then the `more` buffers; fn is the provider's
  * WSASendMsg on Windows, ignored on POSIX.  Returns the bytes sent, or
  * -(error code). */

@@ -5,6 +5,7 @@
 #define __APPLE_USE_RFC_3542 1  /* macOS: the RFC 3542 IPV6_RECVPKTINFO names, not RFC 2292's */
 #include <errno.h>
 #include <stddef.h>  /* offsetof: glibc pulls it in by the way, musl does not */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 
 typedef int pm_socket;
+#define PM_ENOMEM ENOMEM  /* the code a failed allocation reports, as -(code) */
 
 #define PM_CMSGHDR struct cmsghdr
 #define PM_CMSG_DATA(c) CMSG_DATA(c)

@@ -13,9 +13,12 @@
 #include <mswsock.h>
 #include <mstcpip.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef SOCKET pm_socket;
+#define PM_ENOMEM WSA_NOT_ENOUGH_MEMORY  /* the code a failed allocation reports, as -(code) */
 
 /* The SDK declares IPPROTO_* (except IPPROTO_IP) as enumerators, which
  * #ifdef cannot see; a macro naming itself makes them visible to the
