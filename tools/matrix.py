@@ -27,6 +27,10 @@ BUILD_PACKAGES = ("gcc", "libc6-dev")
 NETNS_PACKAGES = ("iproute2", "nftables")
 
 
+OPTIONAL_ENVS = ["load"]
+"""Envs tox.ini defines outside env_list: run only when named (-e load: the load benchmark, minutes long)."""
+
+
 @dataclass
 class Needs:
     """What one tox env needs from the machine."""
@@ -50,6 +54,12 @@ def needs(env: str) -> Needs:  # noqa: PLR0911 - one case per kind of env
     if env == "windows":
         return Needs(
             packages=WINE_PACKAGES, commands={"wine": "wine", "x86_64-w64-mingw32-gcc": "gcc-mingw-w64-x86-64"}
+        )
+    if env == "load":
+        return Needs(
+            pythons=("3.11",),
+            packages=(*BUILD_PACKAGES, "dnsperf", "iproute2"),
+            commands={"dnsperf": "dnsperf", "ip": "iproute2"},
         )
     if env == "windows-stdlib":
         return Needs(pythons=("3.13",), packages=WINE_PACKAGES, stdlib_tests=True)
@@ -133,9 +143,10 @@ def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind
         else:
             rest.append(arg)
     envs = chosen or env_list()
-    unknown = [env for env in envs if env not in env_list()]
+    known = env_list() + OPTIONAL_ENVS
+    unknown = [env for env in envs if env not in known]
     if unknown:
-        print(f"matrix: unknown env(s) {', '.join(unknown)}; tox.ini has {', '.join(env_list())}", file=sys.stderr)
+        print(f"matrix: unknown env(s) {', '.join(unknown)}; tox.ini has {', '.join(known)}", file=sys.stderr)
         return 2
     # 1. Debian packages the chosen envs need.
     packages = {p for env in envs for p in needs(env).packages}
