@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -313,7 +314,7 @@ def print_table(
     medians: dict[tuple[str, str], float] = {}
     for endpoint, runs in results.items():
         good = sorted(r["qps"] for r in runs if "qps" in r)
-        medians[endpoint] = good[len(good) // 2] if good else 0.0
+        medians[endpoint] = statistics.median(good) if good else 0.0
     for (kind, loop_name), runs in results.items():
         reference = medians.get(("asyncio", loop_name if loop_name != "trio" else "default"), 0.0)
         ratio = medians[(kind, loop_name)] / reference if reference else 0.0
