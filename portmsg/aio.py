@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from . import _io
 from ._endpoint import create_datagram_endpoint
 from ._engines import BATCH, engine_for, is_proactor
+from ._switch import install, loop_factory, run, uninstall
 from ._transport import DatagramTransport
 from ._types import Message
 
@@ -59,9 +60,13 @@ __all__ = [
     "DatagramTransport",
     "Receiver",
     "create_datagram_endpoint",
+    "install",
     "is_proactor",
+    "loop_factory",
     "open_receiver",
+    "run",
     "send",
+    "uninstall",
 ]
 
 _END = object()  # queued when the receiver ends: every waiter stops

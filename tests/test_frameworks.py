@@ -9,12 +9,12 @@ own transport the answers come from 127.0.0.1 and the same clients fail.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import certificate as _certificate
 
 import portmsg
 from portmsg import aio
@@ -30,34 +30,6 @@ NO_PINNING = (
 
 
 # -- aioquic ------------------------------------------------------------------------------
-
-
-def _certificate(tmp_path: Path) -> tuple[str, str]:
-    """A self-signed certificate and key for the QUIC server, made here."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portmsg test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_path), str(key_path)
 
 
 async def _quic_round_trip(make_endpoint: Any, bind: str, ask: str, cert: tuple[str, str]) -> bytes:
