@@ -216,12 +216,13 @@ class SegmentSize:
     """Size of each coalesced datagram (UDP_GRO / UDP_COALESCED_INFO); the last may be shorter.
 
     On send, the size to cut the data into (GSO: UDP_SEGMENT / UDP_SEND_MSG_SIZE).
+    1-65535: no UDP datagram is larger, and none is empty in a coalesced burst.
     """
 
     value: int
 
     def __post_init__(self) -> None:
-        _check_int(self, "value", self.value, 0, 0xFFFFFFFF)
+        _check_int(self, "value", self.value, 1, 0xFFFF)
 
 
 @dataclass(frozen=True, slots=True)

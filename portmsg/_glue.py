@@ -14,6 +14,7 @@ import operator
 import os
 import socket
 import struct
+import sys
 from typing import TYPE_CHECKING, Any
 
 from . import _args
@@ -115,6 +116,9 @@ class CffiBackend:
     @staticmethod
     def _cmsg_size(func: Any, length: int, limit: int, what: str) -> int:
         length = operator.index(length)
+        if not -sys.maxsize - 1 <= length <= sys.maxsize:  # CPython parses it as a Py_ssize_t first
+            msg = "Python int too large to convert to C ssize_t"
+            raise OverflowError(msg)
         if 0 <= length <= limit:
             result = int(func(length))
             if length <= result <= _SOCKLEN_MAX:

@@ -119,7 +119,12 @@ class SockaddrCodec:
             msg = f"{caller}(): {name} address must be tuple, not {type(address).__name__}"
             raise TypeError(msg)
         if not (2 <= len(address) <= (4 if v6 else 2)):  # noqa: PLR2004
-            msg = f"{caller}(): {name} address must be a tuple (host, port{', flowinfo, scope_id' if v6 else ''})"
+            # CPython's own words (socketmodule.c, getsockaddrarg's PyArg_ParseTuple formats).
+            msg = (
+                "AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])"
+                if v6
+                else "AF_INET address must be a pair (host, port)"
+            )
             raise TypeError(msg)
         host, port = address[0], operator.index(address[1])
         flowinfo = operator.index(address[2]) if len(address) > 2 else 0  # noqa: PLR2004

@@ -43,7 +43,7 @@ Pending = tuple[bytes, Any, tuple["Control", ...]]
 class DatagramTransport(asyncio.DatagramTransport):
     """asyncio.DatagramTransport over portmsg's engines (readiness or the Proactor's completion port).
 
-    Adds `sendmsg(data, addr, controls)`.  Made by `portmsg.aio.create_datagram_endpoint()`.
+    Adds `sendmsg(data, addr, *, controls)`.  Made by `portmsg.aio.create_datagram_endpoint()`.
     Not thread-safe: call it from its loop's thread, as asyncio's own transports.
     """
 
@@ -255,8 +255,11 @@ class DatagramTransport(asyncio.DatagramTransport):
                 return
         self._write(data, self._plain_out(addr))
 
-    def sendmsg(self, data: Any, addr: Any = None, controls: Iterable[Control] = ()) -> None:
-        """Send one datagram with control objects attached (as portmsg.send()); ValueError for one that cannot go."""
+    def sendmsg(self, data: Any, addr: Any = None, *, controls: Iterable[Control] = ()) -> None:
+        """Send one datagram with control objects attached (as portmsg.send()); ValueError for one that cannot go.
+
+        `controls` is keyword-only, as in portmsg.send() and portmsg.aio.send().
+        """
         addr = self._destination(data, addr)
         controls = tuple(controls)
         out = _io.prepare(self._sock, addr, controls)  # refuses a bad control now, whatever happens next

@@ -89,7 +89,9 @@ class MsgFlag(enum.IntFlag):
     destination while PACKET_INFO is on (see the README).
     """
 
-    __str__ = enum.Flag.__str__  # "MsgFlag.TRUNC" on every Python, not 3.11's bare number
+    def __str__(self) -> str:
+        """Names the flags, as "MsgFlag.TRUNC|CTRUNC" on every Python (not 3.11's bare number); "0" for none."""
+        return "0" if not self._value_ else enum.Flag.__str__(self)
 
     PEEK = 0x01
     OOB = 0x02

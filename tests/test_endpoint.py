@@ -147,10 +147,12 @@ def test_sendmsg_attaches_controls_and_refuses_impossible_ones(run) -> None:
                 if Feature.HOP_LIMIT not in portmsg.enable(rx, Feature.HOP_LIMIT):
                     pytest.skip(f"portmsg.enable() reports HOP_LIMIT unavailable on {portmsg.BACKEND}")
                 with pytest.raises(ValueError, match="AF_INET socket"):
-                    transport.sendmsg(b"x", rx.getsockname(), [portmsg.PacketInfo(ipaddress.ip_address("::1"), 0)])
+                    transport.sendmsg(
+                        b"x", rx.getsockname(), controls=[portmsg.PacketInfo(ipaddress.ip_address("::1"), 0)]
+                    )
                 if WINE:
                     pytest.skip("Wine drops controls on send (portmsg refuses them): only the refusal is checked here")
-                transport.sendmsg(b"ttl", rx.getsockname(), [portmsg.HopLimit(11)])
+                transport.sendmsg(b"ttl", rx.getsockname(), controls=[portmsg.HopLimit(11)])
                 assert portmsg.recv(rx).hop_limit == portmsg.HopLimit(11)
         finally:
             transport.close()

@@ -163,7 +163,9 @@ def test_bad_controls_are_refused_when_built() -> None:
         (lambda: PacketInfo(IPv4Address("127.0.0.1"), -1), ValueError, "PacketInfo.interface must be 0-"),
         (lambda: FileDescriptors(5), TypeError, "FileDescriptors.fds must be an iterable of int, not int"),  # type: ignore[arg-type]
         (lambda: FileDescriptors(("a",)), TypeError, "FileDescriptors.fds item must be an int, not str"),  # type: ignore[arg-type]
-        (lambda: SegmentSize(-5), ValueError, "SegmentSize.value must be 0-"),
+        (lambda: SegmentSize(-5), ValueError, "SegmentSize.value must be 1-65535"),
+        (lambda: SegmentSize(0), ValueError, "SegmentSize.value must be 1-65535"),
+        (lambda: SegmentSize(70000), ValueError, "SegmentSize.value must be 1-65535"),
         (lambda: RawControl("a", 1, b""), TypeError, "RawControl.level must be an int, not str"),  # type: ignore[arg-type]
         (lambda: RawControl(0, 2**31, b""), ValueError, "RawControl.type must be"),
         (lambda: RawControl(0, 1, "text"), TypeError, "RawControl.data must be bytes-like, not str"),  # type: ignore[arg-type]

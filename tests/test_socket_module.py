@@ -23,7 +23,7 @@ def _linux_style_program(module: object) -> tuple[bytes, list[tuple[int, int, by
         rx.bind(("127.0.0.1", 0))
         tx.bind(("127.0.0.1", 0))
         rx.settimeout(5)
-        # CPython's module lacks IP_PKTINFO before 3.14 even on Linux; portmsg's has it everywhere.
+        # The stdlib's module may lack IP_PKTINFO (CPython 3.11 on Linux does); portmsg's has it everywhere.
         rx.setsockopt(s.IPPROTO_IP, getattr(s, "IP_PKTINFO", portmsg.native.IP_PKTINFO), 1)  # type: ignore[attr-defined]
         tx.sendmsg([b"hello ", b"world"], [], 0, rx.getsockname())
         return rx.recvmsg(100, s.CMSG_SPACE(64))  # type: ignore[attr-defined,no-any-return]
