@@ -13,6 +13,7 @@ from ._api import CMSG_LEN as CMSG_LEN
 from ._api import CMSG_SPACE as CMSG_SPACE
 from ._api import PLATFORM as PLATFORM
 from ._api import disable_udp_resets as disable_udp_resets
+from ._api import dropped as dropped
 from ._api import encode as encode
 from ._api import normalize as normalize
 from ._api import recv as recv
@@ -70,6 +71,7 @@ __all__ = [
     "Timestamp",
     "TrafficClass",
     "disable_udp_resets",
+    "dropped",
     "enable",
     "encode",
     "native",

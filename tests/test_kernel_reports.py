@@ -7,6 +7,7 @@ reason; NotImplementedError for the error queue) instead of skipping quietly.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import shutil
 import socket
@@ -240,6 +241,31 @@ def test_drops_count_what_a_full_buffer_lost(family: int) -> None:
         after = pair.roundtrip(b"after")
         assert after.drops == Drops(64 - kept)
         assert Feature.DROPS not in portmsg.enable(pair.receiver).missing(pair.roundtrip())
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: socket.AddressFamily(f).name)
+def test_dropped_counts_now_what_queued_datagrams_report_only_later(family: int) -> None:
+    with udp_pair(family) as pair:
+        if not hasattr(portmsg.native, "SO_MEMINFO"):
+            with pytest.raises(NotImplementedError, match="no per-socket drop count") as refused:
+                portmsg.dropped(pair.receiver)
+            pytest.skip(f"portmsg reports it: {refused.value}")
+        before = portmsg.dropped(pair.receiver)
+        require(pair.receiver, Feature.DROPS)
+        assert before == 0
+        pair.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        for _ in range(64):
+            pair.send(b"o" * 512)
+        lost = portmsg.dropped(pair.receiver)
+        assert lost > 0
+        queued = portmsg.recv(pair.receiver)  # queued before the drops: it cannot know of them
+        assert queued.drops is None
+        pair.receiver.settimeout(0)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                portmsg.recv(pair.receiver)
+        pair.receiver.settimeout(TIMEOUT)
+        assert pair.roundtrip(b"after").drops == Drops(lost) == Drops(portmsg.dropped(pair.receiver))
 
 
 def test_drops_do_not_apply_to_unix_datagram_sockets() -> None:

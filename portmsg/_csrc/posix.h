@@ -60,6 +60,15 @@ typedef int pm_socket;
 #define PM_EXTENDED_ERR_SIZE sizeof(struct sock_extended_err)
 #endif
 #endif
+#if defined(SO_MEMINFO) && defined(__has_include)
+#if __has_include(<linux/sock_diag.h>)
+/* Linux's socket memory counters: SO_MEMINFO fills SK_MEMINFO_VARS u32 values, drops among them
+ * (enumerators in the header, which #ifdef cannot see: named here). */
+#include <linux/sock_diag.h>
+#define PM_SK_MEMINFO_DROPS SK_MEMINFO_DROPS
+#define PM_SK_MEMINFO_VARS SK_MEMINFO_VARS
+#endif
+#endif
 #ifdef MSG_WAITFORONE
 /* recvmmsg / sendmmsg exist wherever MSG_WAITFORONE does (Linux, FreeBSD):
  * one batch slot is an mmsghdr plus its iovec. */
