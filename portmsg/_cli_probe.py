@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import socket
@@ -16,12 +17,14 @@ from typing import Any
 from . import (
     BACKEND,
     PLATFORM,
+    Clock,
     ErrorOrigin,
     Feature,
     FileDescriptors,
     Message,
     MsgFlag,
     SegmentSize,
+    Timestamp,
     __version__,
     enable,
     native,
@@ -57,6 +60,20 @@ def _interface_name(index: int) -> str:
         return str(index)
 
 
+def when(ts: Timestamp) -> str:
+    """A receive time as people read it: UTC wall time (REALTIME), or the clock's seconds (PERF_COUNTER)."""
+    if ts.clock is Clock.REALTIME:
+        moment = dt.datetime.fromtimestamp(ts.ns // 1_000_000_000, tz=dt.timezone.utc)
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{ts.ns % 1_000_000_000:09d}Z"
+    return f"{ts.ns / 1e9:.9f} s on the performance counter"
+
+
+def age_us(ts: Timestamp) -> int:
+    """Microseconds from the kernel's receive time to now, on the timestamp's own clock."""
+    now = time.time_ns() if ts.clock is Clock.REALTIME else time.perf_counter_ns()
+    return (now - ts.ns) // 1000
+
+
 def describe(message: Message, data: bytes | None = None, length: int | None = None) -> dict[str, Any]:
     """A JSON-ready summary of one datagram: see the README's `listen --json` fields."""
     info, tc, hop, ts = message.packet_info, message.traffic_class, message.hop_limit, message.timestamp
@@ -70,6 +87,8 @@ def describe(message: Message, data: bytes | None = None, length: int | None = N
         "ecn": None if message.ecn is None else message.ecn.name,
         "ttl": None if hop is None else hop.value,
         "timestamp_ns": None if ts is None else ts.ns,
+        "timestamp": None if ts is None else when(ts),
+        "age_us": None if ts is None else age_us(ts),
         "size": len(payload),
         "length": length,
         "truncated": message.truncated,
@@ -199,7 +218,7 @@ def _value(feature: Feature, message: Message) -> str | None:  # noqa: PLR0911 -
     if feature is Feature.HOP_LIMIT and message.hop_limit:
         return str(message.hop_limit.value)
     if feature is Feature.TIMESTAMP and message.timestamp:
-        return f"{message.timestamp.ns} ns"
+        return f"{when(message.timestamp)} ({age_us(message.timestamp)} us ago)"
     if feature is Feature.CREDENTIALS and message.credentials:
         c = message.credentials
         return f"pid={c.pid} uid={c.uid} gid={c.gid}"

@@ -245,3 +245,12 @@ def test_echo_survives_a_broadcast_and_keeps_answering_from_the_address_asked() 
     assert len(lines) == 2
     for line in lines:  # no reply failed (Wine: replies go out, without source selection)
         assert line["error"] is None or line["error"].startswith("EOPNOTSUPP"), line
+
+
+def test_listen_shows_the_receive_time_as_a_time_and_an_age() -> None:
+    (line,) = _listen("--count", "1", send=[(b"when", [])])
+    if line["timestamp_ns"] is None:
+        pytest.skip(f"no receive timestamps on {portmsg.PLATFORM} (probe says why)")
+    assert line["age_us"] >= 0
+    if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", line["timestamp"]) is None:
+        assert line["timestamp"].endswith("s on the performance counter")  # Windows' clock
