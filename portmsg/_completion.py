@@ -95,7 +95,7 @@ class Completion(Engine):
                 if not closed:
                     done.append(exc)  # WSAECONNRESET / WSAENETRESET after an ICMP error: once, then go on
             self._idle.append(op)
-        if not closed:
+        if not closed and not self._once:
             self._top_up()  # post again before the owner hears: a raising owner never stops reading
         batch: list[Message] = []
         for item in done:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ._types import Message
 
-__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor", "report"]
+__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor", "leftover", "report"]
 
 BATCH = 32
 """Datagrams one readiness wakeup takes at most: other sockets and timers get their turn."""
@@ -81,7 +81,8 @@ class Engine:
         self.gso_refused: Callable[[], None] | None = None
         """Called once a route refuses a GSO send (the owner turns GSO off)."""
         self._bufsize = self._ancbufsize = 0
-        self._depth = 1
+        self._depth = self._count = 1
+        self._once = False
         self._watch: asyncio.TimerHandle | None = None
 
     # -- reading --------------------------------------------------------------------------
@@ -95,13 +96,29 @@ class Engine:
             )
             raise RuntimeError(msg)
 
-    def open_reading(self, owner: Owner, bufsize: int, ancbufsize: int, depth: int) -> None:
-        """Start reading for owner; RuntimeError if another one reads this socket."""
+    def open_reading(self, owner: Owner, bufsize: int, ancbufsize: int, depth: int, *, once: bool = False) -> None:
+        """Start reading for owner; RuntimeError if another one reads this socket.
+
+        once: one datagram, then nothing more is read (a one-shot receive); the
+        owner closes reading when it has it.  Datagrams an earlier owner took
+        but could not hand over (`leftovers`) come first.
+        """
         self.check_free()
-        self.owner, self._bufsize, self._ancbufsize, self._depth = owner, bufsize, ancbufsize, depth
+        self.owner, self._bufsize, self._ancbufsize, self._depth = owner, bufsize, ancbufsize, 1 if once else depth
+        self._count = 1 if once else BATCH
+        self._once = once
         self.reading, self.paused = True, False
         self._watching()
+        kept = _LEFTOVERS.pop(self.sock, None)
+        if kept:
+            self._call(owner.received, list(kept))
+            if not self.reading:
+                return
         self._start_reading()
+
+    def keep(self, message: Message) -> None:
+        """A datagram received for an owner that left without it: the next owner of the socket gets it first."""
+        _LEFTOVERS.setdefault(self.sock, collections.deque()).append(message)
 
     def pause_reading(self) -> None:
         """Read no more until resume_reading() (what is in flight still arrives)."""
@@ -316,7 +333,7 @@ class Readiness(Engine):
         if not self.reading or owner is None:
             return
         try:
-            batch = _io.receive_batch(self.sock, BATCH, self._bufsize, self._ancbufsize)
+            batch = _io.receive_batch(self.sock, self._count, self._bufsize, self._ancbufsize)
         except (BlockingIOError, InterruptedError):
             # Nothing to read: a spurious wakeup, or a queued error (ERRORS on) keeping POLLERR up.
             error = _io.queued_error(self.sock)
@@ -392,6 +409,22 @@ def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any], call: Any, 
 _ENGINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakValueDictionary[int, Engine]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Datagrams received for an owner that left before taking them (a one-shot receive cancelled after
+# its datagram arrived), per socket, for as long as the socket lives.
+_LEFTOVERS: weakref.WeakKeyDictionary[socket.socket, collections.deque[Message]] = weakref.WeakKeyDictionary()
+
+
+def leftover(sock: socket.socket) -> Message | None:
+    """The oldest datagram kept for sock's next owner (see Engine.keep), or None."""
+    kept = _LEFTOVERS.get(sock)
+    if not kept:
+        return None
+    message = kept.popleft()
+    if not kept:
+        del _LEFTOVERS[sock]
+    return message
 
 
 def engine_for(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Engine:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._endpoint import create_datagram_endpoint
-from ._engines import BATCH, engine_for, is_proactor
+from ._engines import BATCH, engine_for, is_proactor, leftover
 from ._switch import install, loop_factory, run, uninstall
 from ._transport import DatagramTransport
 from ._types import Message
@@ -64,6 +64,7 @@ __all__ = [
     "is_proactor",
     "loop_factory",
     "open_receiver",
+    "recv",
     "run",
     "send",
     "uninstall",
@@ -245,6 +246,83 @@ def open_receiver(
     receiver = Receiver(asyncio.get_running_loop(), inner, max_queued)
     receiver._open(bufsize, ancbufsize, depth)  # noqa: SLF001 - made here
     return receiver
+
+
+class _OneShot:
+    """The owner of a one-shot recv(): the first datagram (or error) into a future, then reading stops."""
+
+    def __init__(self, engine: Any, future: asyncio.Future[Message]) -> None:
+        self._engine, self.future = engine, future
+
+    def received(self, messages: list[Message]) -> None:
+        self._engine.close_reading()
+        if self.future.done():  # cancelled meanwhile: nothing may be lost
+            for message in messages:
+                self._engine.keep(message)
+            return
+        self.future.set_result(messages[0])
+        for message in messages[1:]:
+            self._engine.keep(message)
+
+    def failed(self, exc: OSError) -> None:
+        self._engine.close_reading()
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def ended(self, exc: OSError | None) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc if exc is not None else _io.closed_error())
+
+    def written(self, size: int) -> None:
+        """A one-shot receive queues no sends."""
+
+    def write_failed(self, exc: OSError) -> None:
+        """A one-shot receive queues no sends."""
+
+
+async def recv(sock: Any, bufsize: int | None = None, *, ancbufsize: int | None = None) -> Message:
+    """One datagram, as portmsg.recv() gives it, waiting without blocking the loop (as portmsg.trio.recv).
+
+    Tries the non-blocking receive first and waits only when nothing is
+    queued; one datagram is read, never more.  Cancelling it loses nothing:
+    a datagram that arrived for a cancelled call goes to the socket's next
+    receive (this one, a Receiver, an endpoint).  For a stream of datagrams
+    a Receiver is cheaper (it keeps reading).  RuntimeError while a Receiver
+    or endpoint reads the socket.
+
+    Platforms:
+        On the ProactorEventLoop one overlapped WSARecvMsg is posted; a
+        cancellation cancels it, and a datagram its completion had already
+        taken when the cancellation landed is lost there (use a Receiver where
+        that matters: it is cancelled only by close()).
+    """
+    inner = _io.async_socket(sock, "portmsg.aio.recv")
+    bufsize, ancbufsize = _io.sizes(inner, bufsize, ancbufsize)
+    loop = asyncio.get_running_loop()
+    engine = engine_for(loop, inner)
+    engine.check_free()
+    kept = leftover(inner)
+    if kept is not None:
+        return kept
+    if not is_proactor(loop):
+        try:
+            return _io.receive_batch(inner, 1, bufsize, ancbufsize)[0]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            queued = _io.queued_error(inner)
+            raise (queued or exc) from None
+    owner = _OneShot(engine, loop.create_future())
+    engine.open_reading(owner, bufsize, ancbufsize, 1, once=True)
+    try:
+        return await owner.future
+    except asyncio.CancelledError:
+        if owner.future.done() and not owner.future.cancelled() and owner.future.exception() is None:
+            engine.keep(owner.future.result())  # it arrived, this task left: the next receive gets it
+        raise
+    finally:
+        if engine.reading and engine.owner is owner:
+            engine.close_reading()
 
 
 async def send(sock: Any, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:
