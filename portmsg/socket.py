@@ -29,7 +29,7 @@ from . import _api, native
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = [*_stdlib.__all__, "CMSG_LEN", "CMSG_SPACE"]  # noqa: PLE0604 - the stdlib's names, then ours
+__all__ = [*_stdlib.__all__, "CMSG_LEN", "CMSG_SPACE", "PortableSocket"]  # noqa: PLE0604 - the stdlib's names, then ours
 
 CMSG_LEN = _api.CMSG_LEN
 CMSG_SPACE = _api.CMSG_SPACE
@@ -42,8 +42,13 @@ for _name, _value in native.CONSTANTS.items():
 del _name, _value
 
 
-class socket(_stdlib.socket):  # type: ignore[no-redef]  # noqa: N801 - the stdlib's name, in its place
-    """The stdlib's socket, with portmsg's recvmsg / recvmsg_into / sendmsg on every platform."""
+class PortableSocket(_stdlib.socket):
+    """The stdlib's socket, with portmsg's recvmsg / recvmsg_into / sendmsg on every platform.
+
+    This module's `socket` is this class.  Static type checkers see the
+    stdlib's `socket` under that name (on win32 its stubs have no recvmsg):
+    annotate and construct with `PortableSocket` where that matters.
+    """
 
     __slots__ = ()
 
@@ -63,25 +68,31 @@ class socket(_stdlib.socket):  # type: ignore[no-redef]  # noqa: N801 - the stdl
         """As the stdlib's socket.sendmsg (see portmsg.sendmsg)."""
         return _api.sendmsg(self, buffers, ancdata, flags, address)
 
-    def accept(self) -> tuple[socket, Any]:
+    def accept(self) -> tuple[PortableSocket, Any]:
         """Accept a connection as the stdlib does; the new socket is of this class."""
         fd, address = self._accept()  # type: ignore[attr-defined]
-        sock = socket(self.family, self.type, self.proto, fileno=fd)
+        sock = PortableSocket(self.family, self.type, self.proto, fileno=fd)
         if _stdlib.getdefaulttimeout() is None and self.gettimeout():
             sock.setblocking(True)  # noqa: FBT003
         return sock, address
+
+
+socket = PortableSocket  # type: ignore[misc]  # the stdlib's name, in its place
 
 
 def socketpair(  # type: ignore[no-redef]
     family: int | None = None,
     type: int = SOCK_STREAM,  # noqa: A002, F405 - the stdlib's names
     proto: int = 0,
-) -> tuple[socket, socket]:
+) -> tuple[PortableSocket, PortableSocket]:
     """Make a connected pair as the stdlib does, of this module's socket class."""
     a, b = _stdlib.socketpair(family, type, proto)  # type: ignore[arg-type,unused-ignore] # None: the default
-    return socket(a.family, a.type, a.proto, a.detach()), socket(b.family, b.type, b.proto, b.detach())
+    return (
+        PortableSocket(a.family, a.type, a.proto, a.detach()),
+        PortableSocket(b.family, b.type, b.proto, b.detach()),
+    )
 
 
-def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:  # type: ignore[no-redef]  # noqa: A002
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> PortableSocket:  # type: ignore[no-redef]  # noqa: A002
     """Duplicate a descriptor into this module's socket class, as the stdlib's function does."""
-    return socket(family, type, proto, _stdlib.dup(fd))
+    return PortableSocket(family, type, proto, _stdlib.dup(fd))

@@ -65,8 +65,17 @@ def test_a_compiled_module_from_other_sources_is_refused() -> None:
 def test_public_names() -> None:
     for name in portmsg.__all__:
         assert hasattr(portmsg, name), name
-    # portmsg.aio and portmsg.trio are imported by name (trio is optional): attributes once imported.
-    public = [name for name in dir(portmsg) if not name.startswith("_") and name not in ("aio", "trio")]
+    # portmsg.aio, portmsg.trio and portmsg.socket are imported by name (trio is optional): attributes once imported.
+    public = [name for name in dir(portmsg) if not name.startswith("_") and name not in ("aio", "trio", "socket")]
     assert sorted(public) == sorted(portmsg.__all__), set(public) ^ set(portmsg.__all__)
     assert not [name for name in dir(native) if not name.startswith("_") and name not in native.__all__]
     assert not hasattr(native, "IMPL")
+
+
+def test_the_async_modules_show_their_public_names_only() -> None:
+    from portmsg import aio
+
+    assert dir(aio) == sorted(aio.__all__)
+    assert all(hasattr(aio, name) for name in aio.__all__)
+    trio_adapter = pytest.importorskip("portmsg.trio", reason="trio is optional")
+    assert dir(trio_adapter) == sorted(trio_adapter.__all__)

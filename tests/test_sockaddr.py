@@ -58,7 +58,7 @@ def test_unknown_family_decodes_as_the_stdlib_does() -> None:
     ("address", "error", "match"),
     [
         ("127.0.0.1", TypeError, "AF_INET address must be tuple, not str"),
-        (("127.0.0.1",), TypeError, r"must be a tuple \(host, port\)"),
+        (("127.0.0.1",), TypeError, r"AF_INET address must be a pair \(host, port\)"),
         (("127.0.0.1", 70000), OverflowError, "port must be 0-65535"),
         (("127.0.0.1", "80"), TypeError, "cannot be interpreted as an integer"),
         ((5, 80), TypeError, "str, bytes or bytearray expected, not int"),
