@@ -181,3 +181,15 @@ def proactor_of(loop: asyncio.AbstractEventLoop) -> Any:
         )
         raise NotImplementedError(msg)
     return proactor
+
+
+async def receive_once(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, bufsize: int, ancbufsize: int, flags: int
+) -> tuple[bytes, list[Any], int, Any]:
+    """One overlapped WSARecvMsg through the proactor's port, as recvmsg() returns it (Level 1)."""
+    proactor = proactor_of(loop)
+    proactor._register_with_iocp(sock)  # noqa: SLF001 - checked by proactor_of()
+    op = _io.post_receive(sock, bufsize, ancbufsize)
+    op.start(flags)
+    done = await proactor._register(op, sock, _dequeued)  # noqa: SLF001 - checked by proactor_of()
+    return done.level1()  # type: ignore[no-any-return]

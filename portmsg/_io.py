@@ -16,6 +16,7 @@ import socket
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _args
+from ._api import recvmsg as _recvmsg
 from ._backend import IMPL
 from ._send import MAX_BATCH
 from ._types import SegmentSize
@@ -45,6 +46,7 @@ __all__ = [
     "prepare",
     "queued_error",
     "receive_batch",
+    "recvmsg_now",
     "sizes",
     "socket_of",
     "try_send",
@@ -130,6 +132,11 @@ def batch_size(max_messages: Any) -> int:
 def receive_batch(sock: socket.socket, count: int, bufsize: int, ancbufsize: int) -> list[Message]:
     """Up to count queued datagrams in one call, never waiting; BlockingIOError when none is queued."""
     return _receive_batch(sock, count, bufsize, ancbufsize, _RECV_FLAGS)
+
+
+def recvmsg_now(sock: socket.socket, bufsize: int, ancbufsize: int, flags: int) -> tuple[bytes, list[Any], int, Any]:
+    """portmsg.recvmsg() on a non-blocking socket: BlockingIOError when nothing is queued."""
+    return _recvmsg(sock, bufsize, ancbufsize, flags)
 
 
 def queued_error(sock: socket.socket) -> OSError | None:

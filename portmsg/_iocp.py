@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._report import items
+
 if TYPE_CHECKING:
     import socket
 
@@ -91,6 +93,19 @@ class RecvOp(_Op):
                 raise backend.hooks.error(backend.hooks.closed)
             raise backend.hooks.error(-n)
         return backend.messages(self._scratch, 1, self._bufsize, self._ancbufsize)[0]
+
+    def level1(self) -> tuple[bytes, list[Any], int, Any]:
+        """The completed receive as recvmsg() returns it: (data, ancdata, native flags, address)."""
+        backend, st = self._backend, self._scratch
+        n = backend.lib.pm_op_finish(self._op, self._fd, st.args)
+        if n < 0:
+            if self._sock.fileno() < 0:
+                raise backend.hooks.error(backend.hooks.closed)
+            raise backend.hooks.error(-n)
+        nbytes, flags, namelen, controllen = st.head_view[0], st.head_view[1], st.head_view[2], st.head_view[3]
+        control = st.control_bytes[:controllen]
+        address = backend.codec.decode(st.name_bytes[:namelen])
+        return st.data_bytes[: min(nbytes, self._bufsize)], items(control, st.records_view, 0, n), flags, address
 
 
 class SendOp(_Op):

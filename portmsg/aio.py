@@ -67,6 +67,7 @@ __all__ = [
     "recv",
     "run",
     "send",
+    "sock_recvmsg",
     "uninstall",
 ]
 
@@ -323,6 +324,54 @@ async def recv(sock: Any, bufsize: int | None = None, *, ancbufsize: int | None 
     finally:
         if engine.reading and engine.owner is owner:
             engine.close_reading()
+
+
+async def sock_recvmsg(
+    sock: Any, bufsize: int, ancbufsize: int = 0, flags: int = 0
+) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
+    """Receive like `sock.recvmsg(bufsize[, ancbufsize[, flags]])`, waiting without blocking the loop.
+
+    asyncio's shape, next to `loop.sock_recvfrom()`: the stdlib's tuple with
+    native numbers, as `portmsg.recvmsg()` returns it, on every platform.
+    Arguments are checked as the stdlib checks them.  RuntimeError while a
+    Receiver or endpoint reads the socket.
+
+    Platforms:
+        Selector loops (and uvloop) wait with add_reader, then receive; the
+        ProactorEventLoop posts one overlapped WSARecvMsg, and a datagram its
+        completion took when a cancellation landed is lost there.
+    """
+    inner = _io.async_socket(sock, "portmsg.aio.sock_recvmsg")
+    loop = asyncio.get_running_loop()
+    engine = engine_for(loop, inner)
+    engine.check_free()
+    try:
+        return _io.recvmsg_now(inner, bufsize, ancbufsize, flags)
+    except (BlockingIOError, InterruptedError):
+        pass
+    if is_proactor(loop):
+        from ._completion import receive_once  # noqa: PLC0415 - Windows only
+
+        return await receive_once(loop, inner, bufsize, ancbufsize, flags)
+    fd = inner.fileno()
+    while True:
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _set_once, ready)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            return _io.recvmsg_now(inner, bufsize, ancbufsize, flags)
+        except (BlockingIOError, InterruptedError):
+            error = _io.queued_error(inner)  # a queued error (ERRORS on) keeps the socket "readable"
+            if error is not None:
+                raise error from None
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 async def send(sock: Any, data: Any, address: Any = None, *, controls: Iterable[Control] = ()) -> int:

@@ -520,3 +520,30 @@ def test_a_cancelled_one_shot_recv_loses_nothing(run) -> None:
             assert exercised  # some runs were cancelled (before or after the datagram was read): none lost it
 
     run(main)
+
+
+# -- asyncio's shape: sock_recvmsg next to loop.sock_recvfrom ---------------------------------------
+
+
+def test_sock_recvmsg_waits_then_gives_what_recvmsg_gives(run) -> None:
+    async def main() -> None:
+        with _udp() as rx:
+            portmsg.enable(rx, Feature.PACKET_INFO)
+            waiting = asyncio.ensure_future(aio.sock_recvmsg(rx, 100, portmsg.CMSG_SPACE(64)))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            _send(rx, b"level one", b"again")
+            data, ancdata, flags, address = await asyncio.wait_for(waiting, 2)
+            rx.settimeout(2)
+            expected = portmsg.recvmsg(rx, 100, portmsg.CMSG_SPACE(64))  # the same sender, the same controls
+            rx.setblocking(False)
+            assert data == b"level one"
+            assert (ancdata, flags, address) == (expected[1], expected[2], expected[3])
+            with pytest.raises(ValueError, match="negative buffer size"):
+                await aio.sock_recvmsg(rx, -1)
+            _send(rx, b"cut")
+            cut = await asyncio.wait_for(aio.sock_recvmsg(rx, 2), 2)
+            assert cut[0] == b"cu"
+            assert portmsg.MsgFlag.from_native(cut[2]) & portmsg.MsgFlag.TRUNC
+
+    run(main)
