@@ -30,6 +30,7 @@ __all__ = ["V4_MAPPED", "Encoder", "unsigned"]
 
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 """The first 12 bytes of an IPv4-mapped IPv6 address (RFC 4291 section 2.5.5.2)."""
+_PATHS = {"AF_INET": "v4", "AF_INET6": "v6", "AF_UNIX": "unix"}
 _INT = struct.Struct("=i")
 _UINT16 = struct.Struct("=H")
 
@@ -44,6 +45,9 @@ class Encoder:
     def __init__(self, constants: Mapping[str, int], platform: str) -> None:
         self.constants = constants
         self.platform = platform
+        # Looked up once: every send asks which path it takes (and constants.get() of a key
+        # decoded in another thread is slow on free-threaded 3.13).
+        self._paths = {constants[name]: path for name, path in _PATHS.items() if name in constants}
 
     def encode(
         self, controls: Iterable[Control], family: int | None = None, *, ipv4_destination: bool | None = None
@@ -75,16 +79,12 @@ class Encoder:
 
     def _path(self, family: int | None, *, ipv4_destination: bool | None) -> str | None:
         """Which forms apply: "v4", "v6", "v6?" (IPv6 socket, destination unknown), "unix", or None."""
-        c = self.constants
         if family is None:
             return None
-        if family == c.get("AF_INET"):
-            return "v4"
-        if family == c.get("AF_INET6"):
+        path = self._paths.get(family, "other")
+        if path == "v6":
             return "v6?" if ipv4_destination is None else ("v4-via-v6" if ipv4_destination else "v6")
-        if family == c.get("AF_UNIX"):
-            return "unix"
-        return "other"
+        return path
 
     def _need(self, control: Control, *names: str) -> list[int]:
         missing = [name for name in names if name not in self.constants]

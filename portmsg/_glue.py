@@ -204,16 +204,20 @@ class CffiBackend:
                         data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136 - min() costs a call
                     if not same & SAME_NAME:
                         st.last_address = address_of(st.name_bytes[: h[2]])
+                    # Subscripts, not dict.get: on free-threaded 3.13 a get() of a key another thread
+                    # stored spins on the dict's lock (newcomer-2026-12-02, A5); d[k] takes it once.
                     if level1:
-                        items = level1_cache.get(control) or level1_items(control, st.records_view, 0, n) if n else ()
+                        try:
+                            items = level1_cache[control] if n else ()
+                        except KeyError:
+                            items = level1_items(control, st.records_view, 0, n)
                         result: Any = (data, list(items), h[1], st.last_address)
                     else:
-                        msg_flags = flags_seen.get(h[1])
-                        controls = control_sets.get(control) if n else ()
-                        if msg_flags is None or controls is None:
+                        try:
+                            controls = control_sets[control] if n else ()
+                            result = _new_tuple(Message, (data, st.last_address, flags_seen[h[1]], controls))
+                        except KeyError:
                             result = message(data, st.last_address, h[1], control, st.records_view, 0, n)
-                        else:
-                            result = _new_tuple(Message, (data, st.last_address, msg_flags, controls))
                 except BaseException:
                     discard(st, [(control, st.records_view, 0, n)])
                     raise
@@ -283,12 +287,11 @@ class CffiBackend:
                     control = control_bytes[start : start + heads[h + 3]]
                 start = i * dataslot
                 data = data_bytes[start : start + (nbytes if nbytes < bufsize else bufsize)]  # noqa: FURB136
-                msg_flags = flags_seen.get(heads[h + 1])
-                controls = control_sets.get(control) if heads[h + 4] else ()
-                if msg_flags is None or controls is None:
+                try:  # subscripts, not dict.get (see receiver)
+                    controls = control_sets[control] if heads[h + 4] else ()
+                    append(_new_tuple(Message, (data, address, flags_seen[heads[h + 1]], controls)))
+                except KeyError:
                     append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
-                else:
-                    append(_new_tuple(Message, (data, address, msg_flags, controls)))
         except BaseException:
             self._discard(
                 st,
@@ -383,7 +386,10 @@ class CffiBackend:
 
     def _level1_items(self, control: bytes, records: Any, base: int, count: int) -> tuple[NativeControl, ...]:
         """A datagram's Level-1 (level, type, data) items, kept by control bytes for the next identical set."""
-        cached = self._level1_cache.get(control)
+        try:
+            cached: tuple[NativeControl, ...] | None = self._level1_cache[control]
+        except KeyError:
+            cached = None
         if cached is None:
             cached = tuple(items(control, records, base, count))
             if len(self._level1_cache) >= _LEVEL1_CACHE_SIZE:

@@ -275,7 +275,10 @@ class Normalizer:
             if payload is None or type(level) is not int or type(kind) is not int:
                 msg = f"normalize() takes (level, type, data) tuples of int, int, bytes-like; not {item!r:.60}"
                 raise TypeError(msg)
-            decoder = self.decoders.get((level, kind))
+            try:  # subscripts, not dict.get, on every per-datagram lookup here: see _glue.receiver
+                decoder: Decoder | None = self.decoders[(level, kind)]
+            except KeyError:
+                decoder = None
             try:
                 control = decoder(payload) if decoder is not None else None
             except (TypeError, ValueError):  # a value no control can hold: keep the bytes
@@ -300,9 +303,11 @@ class Normalizer:
         """
         if not count:
             return ()
-        cached = self.control_sets.get(control) or self.cast_sets.get(control)
-        if cached is not None:
-            return cached
+        for cache in (self.control_sets, self.cast_sets):
+            try:
+                return cache[control]
+            except KeyError:
+                pass
         controls = self.normalize(
             (records[i], records[i + 1], control[records[i + 2] : records[i + 2] + records[i + 3]])
             for i in range(base, base + RECORD * count, RECORD)
@@ -318,11 +323,15 @@ class Normalizer:
         self, data: bytes, address: Any, native_flags: int, control: bytes, records: Any, base: int, count: int
     ) -> Message:
         """Build a Message from one receive's parts (the receive paths call this when a lookup misses)."""
-        flags = self.flags_seen.get(native_flags)
-        if flags is None:
+        try:
+            flags = self.flags_seen[native_flags]
+        except KeyError:
             flags = self.flags_from_native(native_flags)
         if count:
-            controls = self.control_sets.get(control)
+            try:
+                controls: tuple[Control, ...] | None = self.control_sets[control]
+            except KeyError:
+                controls = None
             if controls is None:
                 controls = self.from_records(control, records, base, count)
                 if self._derive_cast:
@@ -339,9 +348,10 @@ class Normalizer:
 
     def flags_from_native(self, value: int) -> MsgFlag:
         """Map native flag bits onto MsgFlag; bits with no portable meaning are dropped."""
-        cached = self.flags_seen.get(value)
-        if cached is not None:
-            return cached
+        try:
+            return self.flags_seen[value]
+        except KeyError:
+            pass
         result = MsgFlag(0)
         for native, flag in self._flags_from:
             if value & native:

@@ -49,7 +49,10 @@ class SockaddrCodec:
 
     def decode(self, raw: bytes) -> Any:
         """A sockaddr as the stdlib's socket methods return it (None for an empty one)."""
-        cached = self._cache.get(raw)
+        try:  # a subscript, not dict.get: see _glue.receiver (free-threaded 3.13)
+            cached = self._cache[raw]
+        except KeyError:
+            cached = None
         if cached is not None:
             return cached
         if not raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import runpy
 import shutil
 import subprocess
@@ -72,3 +73,22 @@ def test_windows_prelude_supplies_names_mingw_lacks() -> None:
         ("SIO_UDP_NETRESET", "_WSAIOW(IOC_VENDOR, 15)"),
     ]:
         assert f"#ifndef {name}\n#define {name} {value}\n#endif" in prelude
+
+
+def test_a_stable_abi_module_is_refused_on_a_free_threaded_cpython(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard itself, on this interpreter's real compiled module, as a free-threaded CPython would see it."""
+    import sysconfig
+
+    from portmsg import _backend
+
+    _backend._refuse_stable_abi_on_free_threading()  # this interpreter loaded it: nothing to refuse
+    module = importlib.util.find_spec(_backend._MODULE)
+    assert module is not None
+    assert module.origin is not None
+    if ".abi3." not in module.origin:
+        pytest.skip(f"this build's module is not a stable-ABI one: {module.origin}")
+    real = sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 1 if name == "Py_GIL_DISABLED" else real(name))
+    with pytest.raises(ImportError, match=r"abi3.*free-threaded.*--no-binary portmsg") as refused:
+        _backend._refuse_stable_abi_on_free_threading()
+    assert refused.value.path == module.origin

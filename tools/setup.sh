@@ -33,6 +33,12 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
     echo "setup.sh: run with PYTHON=/path/to/python3.10-or-newer" >&2
     exit 2
 fi
+# A free-threaded CPython needs cffi 2.0 or newer, which supports 3.14t and later (it refuses 3.13t).
+if "$PYTHON" -c 'import sys, sysconfig; sys.exit(not (sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info < (3, 14)))'; then
+    echo "setup.sh: error: $PYTHON is a free-threaded CPython older than 3.14: cffi, portmsg's one dependency, supports free-threading from 3.14t on" >&2
+    echo "setup.sh: run with PYTHON=/path/to/python3.14t (or a CPython with the GIL)" >&2
+    exit 2
+fi
 
 missing=()
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
