@@ -86,7 +86,8 @@ def socketpair(  # type: ignore[no-redef]
     proto: int = 0,
 ) -> tuple[PortableSocket, PortableSocket]:
     """Make a connected pair as the stdlib does, of this module's socket class."""
-    a, b = _stdlib.socketpair(family, type, proto)  # type: ignore[arg-type,unused-ignore] # None: the default
+    # None means the platform's default (AF_UNIX on POSIX, AF_INET on Windows, which refuses None itself).
+    a, b = _stdlib.socketpair(type=type, proto=proto) if family is None else _stdlib.socketpair(family, type, proto)
     return (
         PortableSocket(a.family, a.type, a.proto, a.detach()),
         PortableSocket(b.family, b.type, b.proto, b.detach()),
