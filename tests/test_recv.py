@@ -409,3 +409,26 @@ def test_a_hand_set_receive_timeout_is_honoured_as_the_stdlib_does(pair: Pair) -
     assert type(ours.value) is type(stdlib.value)
     assert ours.value.errno == stdlib.value.errno
     assert 0.25 <= waited < 3
+
+
+@pytest.mark.parametrize("cut_controls", [False, True], ids=["controls-fit", "controls-cut"])
+def test_a_datagram_that_fills_the_buffer_exactly_is_whole_and_one_byte_more_is_cut(
+    pair: Pair, cut_controls: bool
+) -> None:
+    """Exact on every backend: under Wine too (whose WSAEMSGSIZE with MSG_CTRUNC says nothing of the data),
+    where portmsg receives into one spare byte past the caller's buffers and never hands it out."""
+    pair.require(Feature.PACKET_INFO)
+    ancbufsize = portmsg.CMSG_LEN(1) if cut_controls else portmsg.CMSG_SPACE(64)
+    for size, cut in ((100, False), (101, True)):
+        pair.send(bytes(range(size)))
+        data, _, flags, _ = portmsg.recvmsg(pair.receiver, 100, ancbufsize)
+        assert data == bytes(range(min(size, 100)))
+        assert bool(flags & native.MSG_TRUNC) == cut, (size, flags)
+        assert bool(flags & native.MSG_CTRUNC) == cut_controls
+        buffer = bytearray(100)
+        pair.send(bytes(range(size)))
+        nbytes, _, flags, _ = portmsg.recvmsg_into(pair.receiver, [buffer], ancbufsize)
+        assert (nbytes, bytes(buffer[:nbytes])) == (min(size, 100), bytes(range(min(size, 100))))
+        assert bool(flags & native.MSG_TRUNC) == cut
+        message = pair.roundtrip(bytes(range(size)), bufsize=100, ancbufsize=ancbufsize)
+        assert message.truncated == cut

@@ -91,6 +91,10 @@ def _install(mode: str) -> None:
     for name, value in portmsg.native.CONSTANTS.items():
         if name.startswith(("SCM_", "MSG_", "IP_", "IPV6_", "SO_")) and not hasattr(socket, name):
             setattr(socket, name, value)
+    # RFC 3542's IPV6_RECVHOPLIMIT is Windows' IPV6_HOPLIMIT (the option that enables the control is
+    # the control's own name there): aliased, so the RFC 3542 classes (hop limit and truncation tests) run.
+    if not hasattr(socket, "IPV6_RECVHOPLIMIT") and hasattr(portmsg.native, "IPV6_HOPLIMIT"):
+        socket.IPV6_RECVHOPLIMIT = portmsg.native.IPV6_HOPLIMIT  # type: ignore[attr-defined]
 
 
 class _Result(unittest.TestResult):

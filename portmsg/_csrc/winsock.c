@@ -11,14 +11,15 @@ static const GUID pm_wsasendmsg_guid = WSAID_WSASENDMSG;
 /* WSABUF.len is a ULONG: a larger buffer is used up to 4 GiB - 1. */
 static ULONG pm_ulong(size_t n) { return n > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ULONG)n; }
 
-/* The first buffer, then any further ones, as a WSABUF array. */
+/* The first buffer, then any further ones, as a WSABUF array (with room for one more entry
+ * after them: a receive's spare byte). */
 static WSABUF *pm_wsabufs(char *data, size_t datalen, const pm_buf *more, int nmore,
                           WSABUF *small, size_t *total)
 {
     WSABUF *out = small;
     int i;
-    if (nmore + 1 > PM_SMALL_BUFS) {
-        out = malloc(sizeof(WSABUF) * (size_t)(nmore + 1));
+    if (nmore + 2 > PM_SMALL_BUFS) {
+        out = malloc(sizeof(WSABUF) * (size_t)(nmore + 2));
         if (out == NULL)
             return NULL;
     }
@@ -47,21 +48,13 @@ typedef struct pm_op {
     WSABUF *bufs;
     size_t total;   /* room in all data buffers */
     int posted;     /* WSAEMSGSIZE when the call failed so at once, else 0 */
+    char spare;     /* one byte past the caller's buffers: a count above total means cut */
 } pm_op;
 
 #define PM_STATUS_PENDING ((ULONG_PTR)0x103)  /* STATUS_PENDING, as HasOverlappedIoCompleted reads it */
 #define PM_UNKNOWN ((ULONG_PTR)-1)           /* InternalHigh before the OS writes a count */
 
 const char *pm_wine_version(void);
-
-/* Under Wine (read once; two threads reading it at once compute the same). */
-static int pm_is_wine(void)
-{
-    static int wine = -1;
-    if (wine < 0)
-        wine = pm_wine_version() != NULL;
-    return wine;
-}
 
 /* Post one overlapped receive into a's buffers.  Returns 0 when it is
  * complete already (data, or WSAEMSGSIZE: op->posted), WSA_IO_PENDING when
@@ -81,8 +74,13 @@ int pm_op_start(pm_op *op, pm_socket s, int flags, pm_recv_args *a, void *event)
     memset(&op->msg, 0, sizeof op->msg);
     op->msg.name = a->namelen > 0 ? (LPSOCKADDR)a->name : NULL;
     op->msg.namelen = a->namelen;
+    /* One spare byte after the caller's buffers: a datagram that fills them exactly arrives
+     * whole (count == total), a longer one puts a byte here (count > total), on Windows and Wine
+     * alike, whatever flags the OS sets.  The spare byte is never handed out. */
+    op->bufs[a->nmore + 1].len = 1;
+    op->bufs[a->nmore + 1].buf = &op->spare;
     op->msg.lpBuffers = op->bufs;
-    op->msg.dwBufferCount = (ULONG)(a->nmore + 1);
+    op->msg.dwBufferCount = (ULONG)(a->nmore + 2);
     /* Never NULL with a length: Wine then loses the socket. */
     op->msg.Control.buf = a->controllen > 0 ? a->control : NULL;
     op->msg.Control.len = pm_ulong(a->controllen);
@@ -115,21 +113,21 @@ int pm_op_finish(pm_op *op, pm_socket s, pm_recv_args *a)
     if (err && err != WSAEMSGSIZE)
         return -err;
     if (err == WSAEMSGSIZE) {
-        /* Too large for a buffer: the OS fails the call after filling them.
-         * Windows sets MSG_TRUNC for cut data and MSG_CTRUNC for cut
-         * controls; Wine sets only MSG_CTRUNC, so without it the data was
-         * what was cut, and with it the data may have been cut too when it
-         * fills the buffers (a datagram that fits exactly cannot be told
-         * from a longer one there: it is reported cut). */
+        /* Too large for the buffers (spare byte included), or the controls were cut: the OS
+         * fails the call after filling what it could.  Windows sets MSG_TRUNC for cut data and
+         * MSG_CTRUNC for cut controls; Wine sets only MSG_CTRUNC.  The spare byte decides:
+         * a count above the caller's room means the data was cut, at or below it means whole. */
         if (count == PM_UNKNOWN) {
             /* Not overlapped (a socket without WSA_FLAG_OVERLAPPED): no count. */
             if (op->msg.dwFlags & MSG_CTRUNC)
                 return -WSAEMSGSIZE;  /* the data's length is unknown: never report bytes it may not have */
-            count = op->total;
+            count = op->total + 1;
         }
-        if (!(op->msg.dwFlags & MSG_CTRUNC) || count > op->total || (count == op->total && pm_is_wine()))
-            op->msg.dwFlags |= MSG_TRUNC;
-        received = (DWORD)(count > op->total ? op->total : count);
+        received = (DWORD)count;
+    }
+    if ((size_t)received > op->total) {
+        op->msg.dwFlags |= MSG_TRUNC;  /* the spare byte was reached: longer than the caller's buffers */
+        received = (DWORD)op->total;
     }
     if (op->msg.Control.buf == NULL)
         op->msg.Control.len = 0;
