@@ -315,7 +315,7 @@ def test_a_raising_error_received_never_leaves_the_endpoint_deaf(run) -> None:
     async def main() -> None:
         if WINE and aio.is_proactor(asyncio.get_running_loop()):
             pytest.skip(
-                "Wine 8: after an ICMP error on a connected socket, overlapped receives posted before the next "
+                f"{portmsg.PLATFORM}: after an ICMP error on a connected socket, overlapped receives posted before the next "
                 "datagram never complete (the stdlib's loop.sock_recv hangs alike, measured)"
             )
         caught = caught_loop_errors()
@@ -332,7 +332,7 @@ def test_a_raising_error_received_never_leaves_the_endpoint_deaf(run) -> None:
                 try:
                     await asyncio.wait_for(protocol.errors.get(), 1)
                 except asyncio.TimeoutError:
-                    pytest.skip(f"{portmsg.PLATFORM} reported no ICMP error to a connected socket (Wine 8: none)")
+                    pytest.skip(f"{portmsg.PLATFORM} reported no ICMP error to a connected socket (Wine reports none)")
             for transport, protocol in endpoints:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
                     peer.bind(("127.0.0.1", port))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 WINE = portmsg.PLATFORM.startswith("wine")
 NO_PINNING = (
-    "Wine 8 drops controls on send, so no reply can be pinned to the address asked there (portmsg refuses "
+    f"{portmsg.PLATFORM} drops controls on send, so no reply can be pinned to the address asked there (portmsg refuses "
     "such sends, and the endpoint then replies without them): only Linux and a real Windows host show this"
 )
 

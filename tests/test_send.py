@@ -275,7 +275,9 @@ def test_reply_to_a_broadcast_leaves_from_the_receiving_interface() -> None:
         request = portmsg.recv(server)
         assert request.packet_info is not None
         if portmsg.PLATFORM.startswith("wine") and not request.flags & portmsg.MsgFlag.BCAST:
-            pytest.skip("Wine 8 sets no MSG_BCAST (and sends no controls): only a real Windows host shows this")
+            pytest.skip(
+                f"{portmsg.PLATFORM} sets no MSG_BCAST (and sends no controls): only a real Windows host shows this"
+            )
         (reply,) = request.reply_controls()
         assert not reply.address.is_multicast
         assert reply.address != ip_address("127.255.255.255")

@@ -8,17 +8,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# pyenv's CPythons, where the machine has them (this project's do): tox runs
-# its interpreter probes with a cleaned environment where the shims cannot
-# see PYENV_VERSION, so each version's own bin folder goes on PATH.
+# pyenv's CPythons, where the machine has them (this project's do): the newest
+# installed patch release of each supported minor version, whatever they are
+# (a `pyenv install 3.12` made on advice counts).  tox runs its interpreter
+# probes with a cleaned environment where the shims cannot see PYENV_VERSION,
+# so each version's own bin folder goes on PATH.
 root="${PYENV_ROOT:-$HOME/.pyenv}"
 if [ -d "$root/versions" ]; then
-    export PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0
-    PATH="$root/shims:$root/bin:$PATH"
-    for version in ${PYENV_VERSION//:/ }; do
-        [ -d "$root/versions/$version/bin" ] && PATH="$root/versions/$version/bin:$PATH"
+    picked=()
+    for minor in 3.11 3.10 3.12 3.13 3.14; do
+        newest=$(ls "$root/versions" | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
+        [ -n "$newest" ] && picked+=("$newest")
     done
-    export PATH
+    if [ "${#picked[@]}" -gt 0 ]; then
+        PYENV_VERSION=$(IFS=:; echo "${picked[*]}")
+        export PYENV_VERSION
+        PATH="$root/shims:$root/bin:$PATH"
+        for version in "${picked[@]}"; do
+            PATH="$root/versions/$version/bin:$PATH"
+        done
+        export PATH
+    fi
 fi
 
 venv=.cache/tox-venv

@@ -260,6 +260,11 @@ def run_windows_python(home: Path, args: list[str]) -> int:
         PYTHONUTF8="1",
     )
     env.pop("DISPLAY", None)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # Wine 10 prints an XDG_RUNTIME_DIR error at every start without one (a root shell, CI).
+        runtime = CACHE / "xdg-runtime"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env["XDG_RUNTIME_DIR"] = str(runtime)
     # Never import the checkout's portmsg: -P (3.11+), or -I before it (which drops PYTHON* too).
     safe_path = ["-P"] if (home / "python313.dll").exists() else ["-I", "-B", "-X", "utf8"]
     cmd = [wine(), str(home / "python.exe"), *safe_path, *args]
