@@ -23,7 +23,7 @@ from ._report import HEADER, RECORD, SAME_CONTROL, SAME_NAME, check, items, reco
 from ._scratch import Scratches
 from ._send import Sender, buffer_array
 from ._sockaddr import SockaddrCodec
-from ._types import Message
+from ._types import NO_CONTROLS, Message
 from ._wait import Waiter
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class CffiBackend:
                         result: Any = (data, list(items), h[1], st.last_address)
                     else:
                         try:
-                            controls = control_sets[control] if n else ()
+                            controls = control_sets[control] if n else NO_CONTROLS
                             result = _new_tuple(Message, (data, st.last_address, flags_seen[h[1]], controls))
                         except KeyError:
                             result = message(data, st.last_address, h[1], control, st.records_view, 0, n)
@@ -288,7 +288,7 @@ class CffiBackend:
                 start = i * dataslot
                 data = data_bytes[start : start + (nbytes if nbytes < bufsize else bufsize)]  # noqa: FURB136
                 try:  # subscripts, not dict.get (see receiver)
-                    controls = control_sets[control] if heads[h + 4] else ()
+                    controls = control_sets[control] if heads[h + 4] else NO_CONTROLS
                     append(_new_tuple(Message, (data, address, flags_seen[heads[h + 1]], controls)))
                 except KeyError:
                     append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))

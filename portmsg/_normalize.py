@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from ._encode import V4_MAPPED, Encoder, unsigned
 from ._report import RECORD, NativeControl
 from ._types import (
+    NO_CONTROLS,
     Clock,
     Control,
+    Controls,
     Credentials,
     Drops,
     ErrorOrigin,
@@ -292,7 +294,7 @@ class Normalizer:
                     continue
                 seen_pktinfo = control
             out.append(control)
-        return tuple(out)
+        return Controls(out)
 
     def from_records(self, control: bytes, records: Any, base: int, count: int) -> tuple[Control, ...]:
         """Decode a receive's control bytes, with the records the C walker reported.
@@ -302,7 +304,7 @@ class Normalizer:
         `control_sets`, except sets with a Timestamp or descriptors.
         """
         if not count:
-            return ()
+            return NO_CONTROLS
         for cache in (self.control_sets, self.cast_sets):
             try:
                 return cache[control]
@@ -337,7 +339,7 @@ class Normalizer:
                 if self._derive_cast:
                     flags |= cast_flags(controls)
         else:
-            controls = ()
+            controls = NO_CONTROLS
         return _new_message(Message, (data, address, flags, controls))
 
     def encode(
