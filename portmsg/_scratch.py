@@ -40,6 +40,8 @@ class Scratch:
         "data_size",
         "datalen",
         "event",
+        "fd",
+        "flags_key",
         "head",
         "head_view",
         "last_address",
@@ -79,6 +81,9 @@ class Scratch:
         # The very size objects the last flat receive validated and fitted (see _glue.receiver).
         self.bufsize_key: object = None
         self.ancbufsize_key: object = None
+        # The socket and flags preset in args for pm_recv1 (-1: none yet), and the flags object they came from.
+        self.fd = -1
+        self.flags_key: object = None
 
 
 class Scratches:

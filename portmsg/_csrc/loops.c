@@ -2,6 +2,11 @@
  * (declared in portmsg.h): the receive into a caller's buffer, and the batch
  * calls for platforms without recvmmsg / sendmmsg. */
 
+int pm_recv1(pm_recv_args *a)
+{
+    return pm_recv(a->fd, a->flags, a);
+}
+
 int pm_recv_into(pm_socket s, int flags, pm_recv_args *a, char *data, size_t datalen)
 {
     pm_recv_args one = *a;

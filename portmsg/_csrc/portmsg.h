@@ -33,7 +33,7 @@ typedef struct {
 
 /* Raised whenever an entry point or a struct here changes, so that a stale
  * compiled module is refused at import (portmsg/_report.py). */
-#define PM_ABI_VERSION 4
+#define PM_ABI_VERSION 5
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -73,6 +73,8 @@ typedef struct {
     int nvectors;
     void *event;          /* Windows: this args' event for overlapped receives (pm_event_new) */
     int wait;             /* Windows: 1 to wait for a datagram (blocking socket), 0 to return at once */
+    pm_socket fd;         /* pm_recv1: the socket and input flags, kept here while they stay the same */
+    int flags;
 } pm_recv_args;
 
 /* Windows: a new event for pm_recv_args.event (NULL on failure, and on
@@ -83,6 +85,9 @@ void pm_event_free(void *event);
 /* Receive one datagram and walk its control data.  Returns the number of
  * records (>= 0), or -(errno / WSA error code). */
 int pm_recv(pm_socket s, int flags, pm_recv_args *a);
+
+/* pm_recv(a->fd, a->flags, a): one argument, the cheapest call cffi makes (the hot path of recv). */
+int pm_recv1(pm_recv_args *a);
 
 /* pm_recv into data[0:datalen] (then a->more) instead of a->data, leaving a's
  * buffers as they were: a receive into the caller's own buffer. */
