@@ -9,6 +9,7 @@ imports a compiled module.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import operator
 import os
@@ -38,6 +39,8 @@ __all__ = ["CffiBackend", "Level1Result", "RecvIntoResult", "read_constants"]
 Level1Result = tuple[bytes, list["NativeControl"], int, Any]
 RecvIntoResult = tuple[int, list["NativeControl"], int, Any]
 _SOCKET = socket.socket
+_STREAM = int(socket.SOCK_STREAM)
+_type = _socket.socket.type.__get__
 _new_tuple = tuple.__new__  # Message(...) without its __new__ frame
 _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
@@ -350,6 +353,7 @@ class CffiBackend:
         if fd < 0:
             raise hooks.error(hooks.closed)
         args.wait = sock.gettimeout() is None  # Windows: a blocking socket's receive waits in C (winsock.c)
+        args.spare = _type(sock) != _STREAM  # Windows: exact truncation for datagrams; a stream's bytes stay put
         while True:
             if not code:
                 if hooks.functions is not None:

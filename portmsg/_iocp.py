@@ -10,13 +10,12 @@ alive.  A receive op is reused: started again once its packet was dequeued.
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ._report import items
 
 if TYPE_CHECKING:
-    import socket
-
     from ._glue import CffiBackend
     from ._types import Message
 
@@ -73,6 +72,7 @@ class RecvOp(_Op):
         self._bufsize, self._ancbufsize = bufsize, ancbufsize
         self._scratch = backend.scratches.new()
         backend.scratches.fit(self._scratch, bufsize, ancbufsize)
+        self._scratch.args.spare = sock.type != socket.SOCK_STREAM  # datagrams: exact truncation (winsock.c)
 
     def start(self, flags: int = 0) -> None:
         """Post the receive (complete at once or not, a completion packet follows); OSError if it failed."""

@@ -75,6 +75,8 @@ typedef struct {
     int wait;             /* Windows: 1 to wait for a datagram (blocking socket), 0 to return at once */
     pm_socket fd;         /* pm_recv1: the socket and input flags, kept here while they stay the same */
     int flags;
+    int spare;            /* Windows: 1 to receive a datagram into one spare byte past the buffers (exact
+                           * truncation); 0 on a stream, where that byte would be taken from the stream */
 } pm_recv_args;
 
 /* Windows: a new event for pm_recv_args.event (NULL on failure, and on

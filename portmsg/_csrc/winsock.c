@@ -80,7 +80,7 @@ int pm_op_start(pm_op *op, pm_socket s, int flags, pm_recv_args *a, void *event)
     op->bufs[a->nmore + 1].len = 1;
     op->bufs[a->nmore + 1].buf = &op->spare;
     op->msg.lpBuffers = op->bufs;
-    op->msg.dwBufferCount = (ULONG)(a->nmore + 2);
+    op->msg.dwBufferCount = (ULONG)(a->nmore + (a->spare ? 2 : 1));
     /* Never NULL with a length: Wine then loses the socket. */
     op->msg.Control.buf = a->controllen > 0 ? a->control : NULL;
     op->msg.Control.len = pm_ulong(a->controllen);
@@ -121,7 +121,7 @@ int pm_op_finish(pm_op *op, pm_socket s, pm_recv_args *a)
             /* Not overlapped (a socket without WSA_FLAG_OVERLAPPED): no count. */
             if (op->msg.dwFlags & MSG_CTRUNC)
                 return -WSAEMSGSIZE;  /* the data's length is unknown: never report bytes it may not have */
-            count = op->total + 1;
+            count = op->total + 1;  /* cut, as far as can be known */
         }
         received = (DWORD)count;
     }
