@@ -63,6 +63,29 @@ def _timeval(constants: dict[str, int]) -> struct.Struct:
     return struct.Struct(f"={fmt[sec]}{offset - sec}x{fmt[usec]}{size - offset - usec}x")
 
 
+def _cmsg_size(func: Any, length: int, limit: int, what: str) -> int:
+    length = operator.index(length)
+    if not -sys.maxsize - 1 <= length <= sys.maxsize:  # CPython parses it as a Py_ssize_t first
+        msg = "Python int too large to convert to C ssize_t"
+        raise OverflowError(msg)
+    if 0 <= length <= limit:
+        result = int(func(length))
+        if length <= result <= _SOCKLEN_MAX:
+            return result
+    msg = f"{what}() argument out of range"
+    raise OverflowError(msg)
+
+
+def _close_fds(rights: tuple[int, int] | None, ancdata: Iterable[NativeControl]) -> None:
+    if rights is None:
+        return
+    for level, kind, data in ancdata:
+        if (level, kind) == rights:
+            for (fd,) in struct.iter_unpack("=i", data[: len(data) - len(data) % 4]):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
 class CffiBackend:
     """Receive over one compiled portmsg module (see _csrc/portmsg.h); sending is `self.sender`."""
 
@@ -109,25 +132,12 @@ class CffiBackend:
 
     def cmsg_len(self, length: int) -> int:
         """CMSG_LEN / WSA_CMSG_LEN, with CPython's range check (get_CMSG_LEN)."""
-        return self._cmsg_size(self.lib.pm_cmsg_len, length, _SOCKLEN_MAX - self._cmsg_header, "CMSG_LEN")
+        return _cmsg_size(self.lib.pm_cmsg_len, length, _SOCKLEN_MAX - self._cmsg_header, "CMSG_LEN")
 
     def cmsg_space(self, length: int) -> int:
         """CMSG_SPACE / WSA_CMSG_SPACE, with CPython's range check (get_CMSG_SPACE: room for padding both sides)."""
         limit = _SOCKLEN_MAX - int(self.lib.pm_cmsg_space(1))
-        return self._cmsg_size(self.lib.pm_cmsg_space, length, limit, "CMSG_SPACE")
-
-    @staticmethod
-    def _cmsg_size(func: Any, length: int, limit: int, what: str) -> int:
-        length = operator.index(length)
-        if not -sys.maxsize - 1 <= length <= sys.maxsize:  # CPython parses it as a Py_ssize_t first
-            msg = "Python int too large to convert to C ssize_t"
-            raise OverflowError(msg)
-        if 0 <= length <= limit:
-            result = int(func(length))
-            if length <= result <= _SOCKLEN_MAX:
-                return result
-        msg = f"{what}() argument out of range"
-        raise OverflowError(msg)
+        return _cmsg_size(self.lib.pm_cmsg_space, length, limit, "CMSG_SPACE")
 
     # -- receive ---------------------------------------------------------------------
     #
@@ -414,13 +424,7 @@ class CffiBackend:
 
     def close_fds(self, ancdata: Iterable[NativeControl]) -> None:
         """Close every descriptor carried by SCM_RIGHTS items (for error paths)."""
-        if self._rights is None:
-            return
-        for level, kind, data in ancdata:
-            if (level, kind) == self._rights:
-                for (fd,) in struct.iter_unpack("=i", data[: len(data) - len(data) % 4]):
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+        _close_fds(self._rights, ancdata)
 
     def disable_udp_resets(self, sock: Any) -> frozenset[str]:
         """Turn off the OS's ICMP-reset reporting on a UDP socket; return what was turned off."""

@@ -23,6 +23,7 @@ from . import _io
 from ._engines import engine_for, guarded, report
 from ._replies import ReplySources
 from ._types import MsgFlag, SegmentSize
+from ._writeflow import HIGH_WATER, Pending, WriteFlow
 
 if TYPE_CHECKING:
     import socket
@@ -30,17 +31,13 @@ if TYPE_CHECKING:
 
     from ._types import Control, Enabled, Message
 
-__all__ = ["DatagramTransport", "gso_runs"]
+__all__ = ["DatagramTransport"]
 
 _PLAIN_OUTS = 4096  # encoded destinations kept for held replies
-_HIGH_WATER = 64 * 1024  # asyncio's default write buffer limits
-_GSO_SEGMENTS = 64  # Linux's UDP_MAX_SEGMENTS before 6.x raised it: the safe bound
-_GSO_BYTES = 65507  # the most one UDP datagram over IPv4 carries, and so one GSO send
 _TRUNC = MsgFlag.TRUNC
-Pending = tuple[bytes, Any, tuple["Control", ...]]
 
 
-class DatagramTransport(asyncio.DatagramTransport):
+class DatagramTransport(WriteFlow, asyncio.DatagramTransport):
     """asyncio.DatagramTransport over portmsg's engines (readiness or the Proactor's completion port).
 
     Adds `sendmsg(data, addr, *, controls)`.  Made by `portmsg.aio.create_datagram_endpoint()`.
@@ -90,7 +87,7 @@ class DatagramTransport(asyncio.DatagramTransport):
         self._replies: tuple[list[bytes], list[_io.Outgoing]] | None = None  # held during a delivery
         self._plain_outs: dict[Any, _io.Outgoing] = {}
         self._buffer_size = 0
-        self._high, self._low = _HIGH_WATER, _HIGH_WATER // 4
+        self._high, self._low = HIGH_WATER, HIGH_WATER // 4
         self._protocol_paused = False
         self._closing = False
         self._lost = False
@@ -120,27 +117,6 @@ class DatagramTransport(asyncio.DatagramTransport):
             self._deliver(messages)
         finally:
             self._send_replies()
-
-    def _send_replies(self) -> None:
-        """The replies held in a delivery, in order: one call (sendmmsg where the OS has it), the rest queued."""
-        if self._replies is None:
-            return
-        (datas, outs), self._replies = self._replies, None
-        while datas and not self._lost:
-            if self._engine.writes or len(datas) == 1:
-                for data, out in zip(datas, outs, strict=True):
-                    self._write(data, out)
-                return
-            try:
-                sent = _io.try_send_many(self._sock, datas, outs)
-            except (BlockingIOError, InterruptedError):
-                for data, out in zip(datas, outs, strict=True):
-                    self._write(data, out)  # each tries once more, then waits for room in order
-                return
-            except OSError as exc:
-                self.failed(exc)  # the first could not go: the rest are tried again
-                sent = 1
-            datas, outs = datas[sent:], outs[sent:]
 
     def _deliver_batch(self, messages: list[Message]) -> None:
         if self._closing:
@@ -201,7 +177,7 @@ class DatagramTransport(asyncio.DatagramTransport):
 
     def failed(self, exc: OSError) -> None:
         """An error the OS reports for the socket (ICMP): error_received(), and reading goes on."""
-        self._guarded(self._protocol.error_received, exc)  # type: ignore[attr-defined]
+        self._guarded(self._protocol.error_received, exc)
 
     def ended(self, exc: OSError | None) -> None:
         """The socket is gone."""
@@ -334,69 +310,6 @@ class DatagramTransport(asyncio.DatagramTransport):
         """A queued datagram could not be sent."""
         self.failed(exc)
 
-    # -- gso=True: a loop iteration's datagrams as segmented sends -----------------------------
-
-    def _hold(self, data: Any, addr: Any, controls: tuple[Control, ...]) -> None:
-        if not self._gso:
-            self._loop.call_soon(self._flush_gso)
-        self._gso.append((bytes(data), addr, controls))  # type: ignore[union-attr] # a copy: data may change
-        self._buffer_size += len(data)
-        self._maybe_pause_protocol()
-
-    def _flush_gso(self) -> None:
-        """Send what this loop iteration's sendto() calls held, a segmented send per run."""
-        if not self._gso:
-            return
-        pending, self._gso = self._gso, []
-        for data, addr, controls, count, size in gso_runs(pending):
-            self._buffer_size -= len(data)
-            if count == 1:
-                self._write(data, _io.prepare(self._sock, addr, controls))
-            else:
-                segmented = _io.prepare(self._sock, addr, (*controls, SegmentSize(size)))
-                self._write(data, segmented, _io.prepare(self._sock, addr, controls))
-        self._maybe_resume_protocol()
-
-    def _gso_refused(self) -> None:
-        """The route cannot segment: send one by one from now on."""
-        if self._gso is not None:
-            pending, self._gso = self._gso, None
-            for data, addr, controls in pending:
-                self._buffer_size -= len(data)
-                self._write(data, _io.prepare(self._sock, addr, controls))
-
-    # -- flow control --------------------------------------------------------------------------
-
-    def _maybe_pause_protocol(self) -> None:
-        if not self._protocol_paused and self._buffer_size > self._high:
-            self._protocol_paused = True
-            self._guarded(self._protocol.pause_writing)
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self._buffer_size <= self._low:
-            self._protocol_paused = False
-            self._guarded(self._protocol.resume_writing)
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes waiting to be sent."""
-        return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """(low, high) water marks, as asyncio's transports report them."""
-        return self._low, self._high
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """pause_writing() above high, resume_writing() at or below low (asyncio's rules and defaults)."""
-        if high is None:
-            high = _HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            msg = f"high ({high!r}) must be >= low ({low!r}) must be >= 0"
-            raise ValueError(msg)
-        self._high, self._low = high, low
-        self._maybe_pause_protocol()
-
     # -- lifetime ---------------------------------------------------------------------------
 
     def is_closing(self) -> bool:
@@ -453,7 +366,8 @@ class DatagramTransport(asyncio.DatagramTransport):
         extra["portmsg.why_not_pinned"] = why_not_pinned
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol
+        protocol: asyncio.BaseProtocol = self._protocol
+        return protocol
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
@@ -465,37 +379,3 @@ def _coalesced(controls: tuple[Control, ...]) -> bool:
         if type(control) is SegmentSize:
             return True
     return False
-
-
-def gso_runs(pending: list[Pending]) -> list[tuple[bytes, Any, tuple[Control, ...], int, int]]:
-    """Group held datagrams, in order, into (data, addr, controls, count, segment size) runs.
-
-    A run: equal-sized datagrams to one peer with the same controls (its
-    last may be shorter), 64 at most and 65,507 bytes in all.
-    """
-    runs: list[tuple[bytes, Any, tuple[Control, ...], int, int]] = []
-    parts: list[bytes] = []
-    addr: Any = None
-    controls: tuple[Control, ...] = ()
-    size = total = 0
-    closed = True
-    for data, to, with_controls in pending:
-        n = len(data)
-        if (
-            not closed
-            and to == addr
-            and with_controls == controls
-            and 0 < n <= size
-            and len(parts) < _GSO_SEGMENTS
-            and total + n <= _GSO_BYTES
-        ):
-            parts.append(data)
-            total += n
-            closed = n < size  # a shorter datagram ends its run
-            continue
-        if parts:
-            runs.append((b"".join(parts), addr, controls, len(parts), size))
-        parts, addr, controls, size, total, closed = [data], to, with_controls, n, n, n == 0
-    if parts:
-        runs.append((b"".join(parts), addr, controls, len(parts), size))
-    return runs
