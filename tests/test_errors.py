@@ -196,3 +196,27 @@ def test_sendmsg_bad_address_names_it(pair: Pair) -> None:
 def test_normalize_rejects_items_that_are_not_native_controls(items: list) -> None:
     with pytest.raises(TypeError, match=r"normalize\(\) takes \(level, type, data\) tuples"):
         portmsg.normalize(items)
+
+
+def test_enable_checks_every_argument_before_setting_any_option() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with pytest.raises(TypeError, match="expected a Feature"):
+            portmsg.enable(sock, Feature.PACKET_INFO, "bogus")  # type: ignore[arg-type]
+        try:
+            value = sock.getsockopt(socket.IPPROTO_IP, portmsg.native.IP_PKTINFO)
+        except OSError as exc:
+            pytest.skip(f"this platform cannot read IP_PKTINFO back: {exc}")
+        assert value == 0  # nothing was switched on
+
+
+def test_cmsg_sizes_beyond_a_ssize_t_raise_the_stdlibs_words() -> None:
+    for func in (portmsg.CMSG_LEN, portmsg.CMSG_SPACE):
+        with pytest.raises(OverflowError, match="too large to convert to C ssize_t"):
+            func(2**63)
+        with pytest.raises(OverflowError, match="argument out of range"):
+            func(-1)
+
+
+def test_an_empty_flag_set_reads_0() -> None:
+    assert str(portmsg.MsgFlag(0)) == "0"
+    assert str(portmsg.MsgFlag.TRUNC | portmsg.MsgFlag.CTRUNC) == "MsgFlag.TRUNC|CTRUNC"
