@@ -91,8 +91,15 @@ class MsgFlag(enum.IntFlag):
     """
 
     def __str__(self) -> str:
-        """Names the flags, as "MsgFlag.TRUNC|CTRUNC" on every Python (not 3.11's bare number); "0" for none."""
-        return "0" if not self._value_ else enum.Flag.__str__(self)
+        """Names the flags lowest bit first, as "MsgFlag.TRUNC|CTRUNC" on every Python; "0" for none."""
+        value = self._value_
+        if not value:
+            return "0"
+        names = [m.name for m in type(self) if m._value_ & value]
+        rest = value & ~sum(m._value_ for m in type(self))
+        if rest:
+            names.append(hex(rest))
+        return "MsgFlag." + "|".join(names)
 
     PEEK = 0x01
     OOB = 0x02
