@@ -82,7 +82,9 @@ def test_a_loop_factory_and_run_switch_new_loops() -> None:
 
 @pytest.fixture
 def quic() -> Any:
-    pytest.importorskip("aioquic", reason="aioquic is a test dependency (pip install -e '.[tests]')")
+    pytest.importorskip(
+        "aioquic", reason="aioquic is not installed here (a test dependency: pip install -e '.[tests]')"
+    )
     try:
         import cryptography.hazmat.bindings._rust  # noqa: F401
     except ImportError as exc:

@@ -40,6 +40,7 @@ class Needs:
     packages: tuple[str, ...] = ()
     stdlib_tests: bool = False  # the interpreter's own Lib/test (Debian ships it apart)
     commands: dict[str, str] = field(default_factory=dict)  # command -> the package that has it
+    root: str = ""  # why the env needs root, if it does
 
 
 def needs(env: str) -> Needs:  # noqa: PLR0911 - one case per kind of env
@@ -60,6 +61,12 @@ def needs(env: str) -> Needs:  # noqa: PLR0911 - one case per kind of env
         return Needs(
             packages=(*BUILD_PACKAGES, "dnsperf", "iproute2"),
             commands={"dnsperf": "dnsperf", "ip": "iproute2"},
+        )
+    if env in ("debian13", "i386"):
+        return Needs(
+            packages=("debootstrap",),
+            commands={"debootstrap": "debootstrap", "unshare": "util-linux", "setarch": "util-linux"},
+            root="debootstrap, chroot and mounts in a namespace of its own",
         )
     if env == "windows-stdlib":
         return Needs(pythons=("3.13",), packages=WINE_PACKAGES, stdlib_tests=True)
@@ -89,6 +96,11 @@ def python_for(version: str) -> str | None:
     if found and subprocess.run([found, "-c", "pass"], capture_output=True, check=False).returncode == 0:
         return found
     return None
+
+
+def python_version(python: str) -> str:
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def has_stdlib_tests(python: str) -> bool:
@@ -133,6 +145,22 @@ def debian_stdlib_package(version: str) -> str:
     return f"libpython{version}-testsuite"
 
 
+def lacks_headers(python: str) -> bool:
+    """True for a Debian python3.X without Python.h (python3.X-dev): it cannot build the extension."""
+    probe = "import os, sysconfig; raise SystemExit(os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))"
+    return subprocess.run([python, "-c", probe], capture_output=True, check=False).returncode == 0
+
+
+def builds_with(env: str) -> str | None:
+    """The interpreter env compiles portmsg with: its own 3.X, or tox's Python for the tooling envs."""
+    need = needs(env)
+    if "gcc" not in need.packages or env == "sanitize":
+        return None
+    if need.pythons:
+        return python_for(need.pythons[0])
+    return sys.executable  # tox's venv, made from the Python that runs this script
+
+
 def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind of need, in order
     strict = os.environ.get("CI", "").lower() == "true"
     chosen, rest = None, []
@@ -158,6 +186,10 @@ def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind
                 python = python_for(version)
                 if python and not has_stdlib_tests(python) and python.startswith("/usr/bin/"):
                     packages.add(debian_stdlib_package(version))
+    for env in envs:
+        python = builds_with(env)
+        if python and lacks_headers(python):
+            packages.add(f"python{python_version(python)}-dev")
     missing = missing_packages(packages)
     installed = apt_install(missing)
     # 2. Decide which envs can run.
@@ -170,6 +202,8 @@ def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind
                 skipped[env] = f"no python{version} on PATH (pyenv install {version}, or uv python install {version})"
             elif need.stdlib_tests and not has_stdlib_tests(python):
                 skipped[env] = f"{python} has no Lib/test (Debian: apt-get install {debian_stdlib_package(version)})"
+        if need.root and os.geteuid() != 0:
+            skipped.setdefault(env, f"needs root: {need.root} (sudo bash tools/test.sh -e {env})")
         for command, package in need.commands.items():
             if not shutil.which(command):
                 skipped.setdefault(env, f"{command} is missing (apt-get install {package})")

@@ -76,6 +76,11 @@ class _Canary(Exception):  # noqa: N818 - a marker, not an error condition
 
 def _install(mode: str) -> None:
     """Put portmsg (or the canary) behind the socket methods test_socket calls."""
+    # asyncio decides at import whether socket.socket has sendmsg and, if so, asks os.sysconf for
+    # SC_IOV_MAX, which Windows lacks: a test_socket that imports it after the wrappers are on (Debian
+    # 13's 3.13.5 does, through unittest.mock) would fail there.  Imported first, it sees the stdlib as is.
+    import asyncio  # noqa: F401, PLC0415
+
     import portmsg  # noqa: PLC0415 - only the wrapped modes need it
 
     def count() -> None:
