@@ -95,7 +95,7 @@ class MsgFlag(enum.IntFlag):
         value = self._value_
         if not value:
             return "0"
-        names = [m.name for m in type(self) if m._value_ & value]
+        names = [name for name, m in type(self).__members__.items() if m._value_ & value]
         rest = value & ~sum(m._value_ for m in type(self))
         if rest:
             names.append(hex(rest))

@@ -209,6 +209,14 @@ def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind
                 skipped.setdefault(env, f"{command} is missing (apt-get install {package})")
         if not installed and set(need.packages) & set(missing):
             skipped.setdefault(env, f"could not install {' '.join(sorted(set(need.packages) & set(missing)))}")
+    # MATRIX_MUST_RUN (rootleg's Debian 13 root sets it): envs that must run even off CI, the rest may skip.
+    must = set(filter(None, os.environ.get("MATRIX_MUST_RUN", "").split(",")))
+    if must and set(skipped) & must:
+        for env in sorted(set(skipped) & must):
+            print(
+                f"matrix: error: env {env} must run here (MATRIX_MUST_RUN) but cannot: {skipped[env]}", file=sys.stderr
+            )
+        return 2
     if strict and skipped:
         for env, why in skipped.items():
             print(f"matrix: error: env {env} cannot run here: {why}", file=sys.stderr)
