@@ -8,10 +8,11 @@ feature is absent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -198,3 +199,21 @@ def certificate(tmp_path: Path) -> tuple[str, str]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return str(cert_path), str(key_path)
+
+
+class DnsResponder(asyncio.DatagramProtocol):
+    """Answers every A query with ANSWER, through whatever transport it is given (dnspython builds the reply)."""
+
+    ANSWER = "192.0.2.1"
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        import dns.message
+        import dns.rrset
+
+        query = dns.message.from_wire(data)
+        response = dns.message.make_response(query)
+        response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", self.ANSWER))
+        self.transport.sendto(response.to_wire(), addr)

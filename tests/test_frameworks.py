@@ -14,6 +14,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import DnsResponder
 from helpers import certificate as _certificate
 
 import portmsg
@@ -132,22 +133,6 @@ def test_aioquic_fails_through_asyncios_own_transport_when_asked_elsewhere(
 # -- dnspython ------------------------------------------------------------------------------
 
 
-class _Responder(asyncio.DatagramProtocol):
-    """Answers every A query with 192.0.2.1."""
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        import dns.message
-        import dns.rrset
-
-        query = dns.message.from_wire(data)
-        response = dns.message.make_response(query)
-        response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1"))
-        self.transport.sendto(response.to_wire(), addr)
-
-
 dns = pytest.importorskip("dns", reason="dnspython is a test dependency (pip install -e '.[tests]')")
 
 
@@ -155,7 +140,7 @@ async def _dns_query(make_endpoint: Any, ask: str) -> str:
     import dns.asyncquery
     import dns.message
 
-    transport, _ = await make_endpoint(_Responder, local_addr=("0.0.0.0", 0))
+    transport, _ = await make_endpoint(DnsResponder, local_addr=("0.0.0.0", 0))
     port = transport.get_extra_info("sockname")[1]
     try:
         response = await dns.asyncquery.udp(dns.message.make_query("example.test.", "A"), ask, port=port, timeout=2)

@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import certificate
+from helpers import DnsResponder, certificate
 
 import portmsg
 from portmsg import Feature, aio
@@ -139,18 +139,8 @@ def test_aioquic_serve_and_connect_unmodified_on_a_switched_loop(
 # -- dnspython's asyncio backend ------------------------------------------------------------------
 
 
-class Responder(asyncio.DatagramProtocol):
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        import dns.message
-        import dns.rrset
-
-        query = dns.message.from_wire(data)
-        reply = dns.message.make_response(query)
-        reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.53"))
-        self.transport.sendto(reply.to_wire(), addr)
+class Responder(DnsResponder):
+    ANSWER = "192.0.2.53"
 
 
 def test_dnspython_async_query_through_a_switched_loop_from_the_address_asked() -> None:
