@@ -186,9 +186,8 @@ def main(argv: list[str]) -> int:  # noqa: C901, PLR0912 - one decision per kind
                 python = python_for(version)
                 if python and not has_stdlib_tests(python) and python.startswith("/usr/bin/"):
                     packages.add(debian_stdlib_package(version))
-    for env in envs:
-        python = builds_with(env)
-        if python and lacks_headers(python):
+    for python in {p for p in map(builds_with, envs) if p}:
+        if lacks_headers(python):
             packages.add(f"python{python_version(python)}-dev")
     missing = missing_packages(packages)
     installed = apt_install(missing)

@@ -165,11 +165,11 @@ def main(argv: list[str]) -> int:
     name = argv[0]
     target = make_root(name)
     copy_checkout(target)
-    command = LEGS[name][3]
-    if name == "i386":
-        command = command.format(deps=i386_deps())
-    if command is None:  # debian13: the project's own test command, as a newcomer runs it there
+    template = LEGS[name][3]
+    if template is None:  # debian13: the project's own test command, as a newcomer runs it there
         command = debian13_command(argv[1] if len(argv) > 1 else None)
+    else:
+        command = template.format(deps=i386_deps())
     code = run_inside(target, command)
     print(f"rootleg: {name} finished with {code}", file=sys.stderr)
     return code
