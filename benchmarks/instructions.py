@@ -28,13 +28,11 @@ import sys
 sys.path.insert(0, {here!r})
 import bench_recv as b
 rx, tx = b.make_pair()
-method = b.METHODS[{name!r}]
-for _ in range(64):
-    tx.send(b"p" * 64)
+method, fill = b.METHODS[{name!r}], b.filler(rx, tx, {name!r})
+fill(b"p" * 64, 64)
 method(rx, 64)
 n = {n}
-for _ in range(n):
-    tx.send(b"p" * 64)
+fill(b"p" * 64, n)
 if {drain}:
     method(rx, n)
 """
@@ -79,9 +77,9 @@ def main() -> int:
         name: (instructions(name, args.n, drain=True) - instructions(name, args.n, drain=False)) / args.n
         for name in names
     }
-    print(f"{'method':<40} {'instructions/datagram':>22} {'ratio':>7}")
+    print(f"{'method':<48} {'instructions/datagram':>22} {'ratio':>7}")
     for name, value in figures.items():
-        print(f"{name:<40} {value:>22.0f} {value / figures[BASELINE]:>7.2f}")
+        print(f"{name:<48} {value:>22.0f} {value / figures[BASELINE]:>7.2f}")
     return 0
 
 

@@ -10,7 +10,9 @@ imports a compiled module.
 from __future__ import annotations
 
 import _socket
+import collections
 import contextlib
+import itertools
 import operator
 import os
 import socket
@@ -20,8 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 from . import _args
 from ._normalize import Normalizer
-from ._report import HEADER, RECORD, SAME_CONTROL, SAME_NAME, check, items, records_room
-from ._scratch import Scratches
+from ._report import (
+    FRESH,
+    HEADER,
+    INDEX_CONTROLS,
+    INDEX_COUNT,
+    INDEX_MIXED,
+    INDEX_PEERS,
+    RECORD,
+    SAME_CONTROL,
+    SAME_NAME,
+    check,
+    items,
+    records_room,
+)
+from ._scratch import BatchIndex, Scratches
 from ._send import Sender, buffer_array
 from ._sockaddr import SockaddrCodec
 from ._types import NO_CONTROLS, Message
@@ -44,6 +59,8 @@ _type = _socket.socket.type.__get__
 _new_tuple = tuple.__new__  # Message(...) without its __new__ frame
 _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
+_unpack_from = struct.unpack_from
+_repeat = itertools.repeat
 
 
 def read_constants(ffi: Any, lib: Any) -> dict[str, int]:
@@ -108,15 +125,12 @@ class CffiBackend:
         )
         self.sender = Sender(ffi, lib, hooks, self.codec, self.normalizer, self.waiter)
         self._cmsg_header = int(lib.pm_cmsg_len(0))
-        self.scratches = Scratches(
-            ffi, lib, c["PM_SIZEOF_SOCKADDR_STORAGE"], self._cmsg_header, c.get("PM_BATCH_VECTOR_SIZE", 0)
-        )
+        self.scratches = Scratches(ffi, lib, c, self._cmsg_header)
         self._rights = (c["SOL_SOCKET"], c["SCM_RIGHTS"]) if "SCM_RIGHTS" in c else None
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
         # The hot paths read these as attributes of self, bound once here.
         self._dontwait = hooks.dontwait
         self._errqueue = self.constants.get("MSG_ERRQUEUE", 0)
-        self._single = self.scratches.single
         self._fit = self.scratches.fit
         self._address = self.codec.decode
         self._flags_seen = self.normalizer.flags_seen
@@ -125,6 +139,7 @@ class CffiBackend:
         self._pm_recv = lib.pm_recv
         self._pm_recv_into = lib.pm_recv_into
         self._pm_recv_batch = lib.pm_recv_batch
+        self._pm_recv_indexed = lib.pm_recv_indexed
         self._unpack = ffi.unpack
         self._take_error: Callable[..., Message] | None = None
 
@@ -159,8 +174,9 @@ class CffiBackend:
         in local cells, the cheapest names Python has, and recvmsg needs no
         frame around it.
         """
-        pool, new_scratch, pm_recv1, pm_recv_into = (
-            self._single,
+        # Sets of this shape only: the objects a set keeps from its last datagram (st.last_*) are this shape's.
+        pool: collections.deque[Scratch] = collections.deque()
+        new_scratch, pm_recv1, pm_recv_into = (
             self.scratches.new,
             self.lib.pm_recv1,
             self._pm_recv_into,
@@ -211,8 +227,12 @@ class CffiBackend:
                         args.fd, args.flags = fd, flags | dontwait
                         st.fd, st.flags_key = fd, flags
                     n = pm_recv1(args)
-                    if n < 0:
-                        n = checked(sock, args, flags, failed=-n)
+                    if n >= 0:  # the datagram before's sender, controls and flags: nothing to decode
+                        data = st.data_bytes[:n]
+                        if level1:
+                            return (data, list(st.last_controls), st.last_flags, st.last_address)
+                        return _new_tuple(Message, (data, st.last_address, st.last_flags, st.last_controls))
+                    n = st.head_view[4] if n == FRESH else checked(sock, args, flags, failed=-n)
                 h = st.head_view
                 same = h[5]
                 if same & SAME_CONTROL:
@@ -236,12 +256,14 @@ class CffiBackend:
                         except KeyError:
                             items = level1_items(control, st.records_view, 0, n)
                         result: Any = (data, list(items), h[1], st.last_address)
+                        st.last_flags, st.last_controls = h[1], items
                     else:
                         try:
                             controls = control_sets[control] if n else NO_CONTROLS
                             result = _new_tuple(Message, (data, st.last_address, flags_seen[h[1]], controls))
                         except KeyError:
                             result = message(data, st.last_address, h[1], control, st.records_view, 0, n)
+                        st.last_flags, st.last_controls = result[2], result[3]
                 except BaseException:
                     discard(st, [(control, st.records_view, 0, n)])
                     raise
@@ -281,10 +303,77 @@ class CffiBackend:
         """Up to count datagrams in one call, blocking for the first only."""
         st = self.scratches.take_batch(count, bufsize, ancbufsize)
         try:
-            got = self._receive_checked(sock, st.args, flags, count=count)
-            return self.messages(st, got, bufsize, ancbufsize)
+            r = self._receive_checked(sock, st.args, flags, count=count, index=st.index)
+            if r & INDEX_MIXED:
+                return self.messages(st, r & INDEX_COUNT, bufsize, ancbufsize)
+            return self._indexed_messages(st, r, ancbufsize)
         finally:
             self.scratches.give_batch(st)
+
+    def _indexed_messages(self, st: Scratch, r: int, ancbufsize: int) -> list[Message]:
+        """The Messages of a pm_recv_indexed call (r: its result), built by C iterators.
+
+        No Python runs per datagram: the payloads come out of one
+        struct.unpack_from with the format the C side wrote, the sender and
+        control objects out of the index's slot lists (decoded once, when a
+        slot is fresh).  On failure nothing is handed over (see messages).
+        """
+        x: Any = st.index
+        got = r & INDEX_COUNT
+        meta = x.meta
+        try:
+            nfresh = meta[x.nfresh_at]
+            if nfresh:
+                self._decode_fresh(st, x, nfresh, ancbufsize)
+            peer_of, control_of, peers = x.peer_of, x.control_of, x.peers
+            datas = _unpack_from(x.format_bytes[: meta[x.formatlen_at]], st.data_bytes)
+            addresses = map(peers.__getitem__, peer_of[:got]) if r & INDEX_PEERS else _repeat(peers[peer_of[0]], got)
+            if r & INDEX_CONTROLS:
+                slots = control_of[:got]
+                flags: Any = map(x.flags.__getitem__, slots)
+                controls: Any = map(x.controls.__getitem__, slots)
+            else:
+                slot = control_of[0]
+                flags, controls = _repeat(x.flags[slot], got), _repeat(x.controls[slot], got)
+            rows = zip(datas, addresses, flags, controls, strict=False)  # each has got items
+            messages = list(map(_new_tuple, _repeat(Message, got), rows))
+            st.last_address, st.last_control = peers[peer_of[got - 1]], x.control_bytes[control_of[got - 1]]
+        except BaseException:
+            x.clear()  # its slot lists may not match the C tables any more
+            self._discard(st, self._batch_controls(st, got, ancbufsize))
+            raise
+        return messages
+
+    def _decode_fresh(self, st: Scratch, x: Any, nfresh: int, ancbufsize: int) -> None:
+        """Decode the senders and control sets a call put in index slots of their own."""
+        heads, fresh, records = st.head_view, x.fresh, st.records_view
+        nameslot, controlslot = st.args.namelen, max(ancbufsize, 1)
+        stride = RECORD * records_room(ancbufsize, self._cmsg_header)
+        for j in range(0, 3 * nfresh, 3):
+            slot, i = fresh[j + 1], fresh[j + 2]
+            h = HEADER * i
+            if fresh[j] == 0:
+                start = i * nameslot
+                x.peers[slot] = self._address(st.name_bytes[start : start + heads[h + 2]])
+            else:
+                start = i * controlslot
+                control = st.control_bytes[start : start + heads[h + 3]]
+                m = self._message(b"", None, heads[h + 1], control, records, i * stride, heads[h + 4])
+                x.flags[slot], x.controls[slot], x.control_bytes[slot] = m[2], m[3], control
+
+    def _batch_controls(self, st: Scratch, got: int, ancbufsize: int) -> list[tuple[bytes, Any, int, int]]:
+        """Each datagram's (control bytes, records, base, count) of a batch in st, for _discard."""
+        heads, control_bytes, controlslot = st.head_view, st.control_bytes, max(ancbufsize, 1)
+        stride = RECORD * records_room(ancbufsize, self._cmsg_header)
+        return [
+            (
+                control_bytes[j * controlslot : j * controlslot + heads[HEADER * j + 3]],
+                st.records_view,
+                j * stride,
+                heads[HEADER * j + 4],
+            )
+            for j in range(got)
+        ]
 
     def messages(self, st: Scratch, got: int, bufsize: int, ancbufsize: int) -> list[Message]:
         """The Messages of the `got` datagrams a C call reported into st (a batch, or one overlapped receive).
@@ -317,24 +406,21 @@ class CffiBackend:
                 except KeyError:
                     append(self._message(data, address, heads[h + 1], control, records, i * stride, heads[h + 4]))
         except BaseException:
-            self._discard(
-                st,
-                [
-                    (
-                        control_bytes[j * controlslot : j * controlslot + heads[HEADER * j + 3]],
-                        records,
-                        j * stride,
-                        heads[HEADER * j + 4],
-                    )
-                    for j in range(got)
-                ],
-            )
+            self._discard(st, self._batch_controls(st, got, ancbufsize))
             raise
         st.last_address, st.last_control = address, control
         return messages
 
     def _receive_checked(
-        self, sock: Any, args: Any, flags: int, *, count: int = 0, into: Any = None, failed: int = 0
+        self,
+        sock: Any,
+        args: Any,
+        flags: int,
+        *,
+        count: int = 0,
+        index: BatchIndex | None = None,
+        into: Any = None,
+        failed: int = 0,
     ) -> int:
         """A receive with every check the fast path skips, retried and waited for.
 
@@ -343,11 +429,13 @@ class CffiBackend:
             args: the preset pm_recv_args (its function pointer is set here on Windows).
             flags: the caller's input flags.
             count: datagrams of a batch (pm_recv_batch); 0 for one datagram.
+            index: the batch set's index: the batch goes through pm_recv_indexed.
             into: the caller's buffers for pm_recv_into (see receiver); None: pm_recv.
             failed: the error code of a fast-path call already made, or 0.
 
         Returns:
-            What the call returned: the records count, or the datagram count of a batch.
+            What the call returned: the records count, or the datagram count of a batch
+            (with pm_recv_indexed's PM_INDEX_* bits, given an index).
 
         """
         sock = _args.sock_of(sock)
@@ -362,14 +450,17 @@ class CffiBackend:
         fd = sock.fileno()
         if fd < 0:
             raise hooks.error(hooks.closed)
-        args.wait = sock.gettimeout() is None  # Windows: a blocking socket's receive waits in C (winsock.c)
-        args.spare = _type(sock) != _STREAM  # Windows: exact truncation for datagrams; a stream's bytes stay put
+        if hooks.functions is not None:  # Windows (two cdata writes: hundreds of instructions a call elsewhere)
+            args.wait = sock.gettimeout() is None  # a blocking socket's receive waits in C (winsock.c)
+            args.spare = _type(sock) != _STREAM  # exact truncation for datagrams; a stream's bytes stay put
         while True:
             if not code:
                 if hooks.functions is not None:
                     args.fn = hooks.functions(sock, fd)[0]
-                if count:
-                    n: int = self._pm_recv_batch(fd, call_flags, count, args)
+                if index is not None:
+                    n: int = self._pm_recv_indexed(fd, call_flags, count, index.c)
+                elif count:
+                    n = self._pm_recv_batch(fd, call_flags, count, args)
                 elif into is not None:
                     n = self._pm_recv_into(fd, call_flags, args, into[0], into[1])
                 else:

@@ -15,9 +15,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABI",
+    "FRESH",
     "HEADER",
+    "INDEX_CONTROLS",
+    "INDEX_COUNT",
+    "INDEX_MIXED",
+    "INDEX_PEERS",
     "RECORD",
     "SAME_CONTROL",
+    "SAME_FLAGS",
     "SAME_NAME",
     "NativeControl",
     "check",
@@ -25,11 +31,17 @@ __all__ = [
     "records_room",
 ]
 
-ABI = 5  # PM_ABI_VERSION
+ABI = 6  # PM_ABI_VERSION
 HEADER = 6  # PM_HEADER: nbytes, flags, namelen, controllen, nrecords, same
 RECORD = 4  # PM_RECORD: level, type, offset, length
 SAME_NAME = 1  # PM_SAME_NAME: the sender equals the previous datagram's
 SAME_CONTROL = 2  # PM_SAME_CONTROL: the control bytes equal the previous datagram's
+SAME_FLAGS = 4  # PM_SAME_FLAGS: and its msg_flags
+FRESH = -(1 << 30)  # PM_FRESH: pm_recv1's "read the head" (its other results: nbytes of a repeat, -errno)
+INDEX_COUNT = 0xFFFFF  # PM_INDEX_COUNT: pm_recv_indexed's datagram count, in the low bits of its result
+INDEX_MIXED = 1 << 20  # PM_INDEX_MIXED: the index tables could not hold the call (decode by the heads)
+INDEX_PEERS = 1 << 21  # PM_INDEX_PEERS: more than one sender in the call
+INDEX_CONTROLS = 1 << 22  # PM_INDEX_CONTROLS: more than one control set (or msg_flags) in the call
 
 NativeControl = tuple[int, int, bytes]
 """One control message as the stdlib's recvmsg gives it: (level, type, data)."""
@@ -43,6 +55,12 @@ def check(constants: Mapping[str, int]) -> None:
         "PM_RECORD": RECORD,
         "PM_SAME_NAME": SAME_NAME,
         "PM_SAME_CONTROL": SAME_CONTROL,
+        "PM_SAME_FLAGS": SAME_FLAGS,
+        "PM_FRESH": FRESH,
+        "PM_INDEX_COUNT": INDEX_COUNT,
+        "PM_INDEX_MIXED": INDEX_MIXED,
+        "PM_INDEX_PEERS": INDEX_PEERS,
+        "PM_INDEX_CONTROLS": INDEX_CONTROLS,
     }
     found = {name: constants.get(name) for name in expected}
     if found != expected:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._report import HEADER, RECORD, records_room
 
-__all__ = ["KEEP_BYTES", "Scratch", "Scratches"]
+__all__ = ["KEEP_BYTES", "BatchIndex", "Scratch", "Scratches"]
 
 KEEP_BYTES = 4 << 20
 """A batch set whose buffers grew beyond this is dropped after its call; a one-datagram set is shrunk
@@ -44,8 +44,11 @@ class Scratch:
         "flags_key",
         "head",
         "head_view",
+        "index",
         "last_address",
         "last_control",
+        "last_controls",
+        "last_flags",
         "name",
         "name_bytes",
         "prev_control",
@@ -70,10 +73,15 @@ class Scratch:
         self.prev_control: Any = None
         self.vectors: Any = None
         self.event: Any = None
+        self.index: BatchIndex | None = None
         # The objects built for the last datagram, reused when the C side
         # reports the same sender / control bytes (PM_SAME_*).
         self.last_address: Any = None
         self.last_control = b""
+        # And what it decoded them to (Controls and MsgFlag, or Level-1 items and the native flags),
+        # reused whole when pm_recv1 reports that sender, control bytes and flags all repeat.
+        self.last_controls: Any = None
+        self.last_flags: Any = None
         self.data_bytes = self.name_bytes = self.control_bytes = b""
         self.records_view = self.head_view = empty
         # Allocated sizes (-1: nothing yet) and the sizes preset in args.
@@ -86,19 +94,96 @@ class Scratch:
         self.flags_key: object = None
 
 
+class BatchIndex:
+    """A batch set's pm_batch_index (portmsg.h) and the objects Python built for its table slots.
+
+    `peers[slot]` is the decoded sender of a peer slot; `flags[slot]`, `controls[slot]` and
+    `control_bytes[slot]` the MsgFlag, Controls and raw bytes of a control slot: decoded once,
+    when the C side lists the slot as fresh, and reused while it holds the same bytes.
+    """
+
+    __slots__ = (
+        "c",
+        "control_bytes",
+        "control_of",
+        "control_tables",
+        "controls",
+        "flags",
+        "format_bytes",
+        "formatlen_at",
+        "fresh",
+        "meta",
+        "nfresh_at",
+        "peer_of",
+        "peers",
+        "tables",
+    )
+
+    def __init__(self, ffi: Any, args: Any, slots: int, constants: dict[str, int]) -> None:
+        peer_slots, control_slots = constants["PM_PEER_SLOTS"], constants["PM_CONTROL_SLOTS"]
+        self.c = c = ffi.new("pm_batch_index *")
+        c.args = args
+        c.last_peer = c.last_control = -1
+        new = ffi.new
+        # Kept alive here: c points into them.
+        self.tables: list[Any] = [
+            new("char[]", peer_slots * args.namelen),
+            new("long long[]", [-1] * peer_slots),
+            new("int[]", peer_slots),
+            new("long long[]", control_slots),  # control_flags
+            new("int[]", control_slots),
+        ]
+        c.peers, c.peer_len, c.peer_stamp, c.control_flags, c.control_stamp = self.tables
+        peer_of, control_of = new("long long[]", slots), new("long long[]", slots)
+        fresh, fmt = new("long long[]", 6 * slots), new("char[]", constants["PM_FORMAT_ROOM"] * slots)
+        self.tables += [peer_of, control_of, fresh, fmt]
+        c.peer_of, c.control_of, c.fresh, c.format = peer_of, control_of, fresh, fmt
+        self.peer_of = memoryview(ffi.buffer(peer_of)).cast("q")
+        self.control_of = memoryview(ffi.buffer(control_of)).cast("q")
+        self.fresh = memoryview(ffi.buffer(fresh)).cast("q")
+        self.format_bytes = ffi.buffer(fmt)
+        self.meta = memoryview(ffi.buffer(c)).cast("i")
+        self.nfresh_at = ffi.offsetof("pm_batch_index", "nfresh") // 4
+        self.formatlen_at = ffi.offsetof("pm_batch_index", "formatlen") // 4
+        self.peers: list[Any] = [None] * peer_slots
+        self.flags: list[Any] = [None] * control_slots
+        self.controls: list[Any] = [None] * control_slots
+        self.control_bytes: list[bytes] = [b""] * control_slots
+        self.control_tables: list[Any] = []
+
+    def clear(self) -> None:
+        """Empty every slot: the C side lists each again as fresh."""
+        c = self.c
+        for slot in range(len(self.peers)):
+            c.peer_len[slot] = -1
+        for slot in range(len(self.controls)):
+            c.control_len[slot] = -1
+        c.last_peer = c.last_control = -1
+
+    def fit_controls(self, ffi: Any, control_slots: int, room: int) -> None:
+        """New control slots of `room` bytes each, all empty (the control buffers changed size)."""
+        c = self.c
+        tables = [ffi.new("char[]", control_slots * max(room, 1)), ffi.new("long long[]", [-1] * control_slots)]
+        self.control_tables = tables
+        c.controls, c.control_len = tables
+        c.last_control = -1
+
+
 class Scratches:
-    """Free lists of Scratch sets: `single` for one-datagram receives, one per power-of-two batch size.
+    """New Scratch sets, and free lists of batch sets, one per power-of-two batch size.
+
+    One-datagram sets live in each receive closure's own free list (_glue.receiver).
 
     Args:
         ffi: the compiled module's FFI.
         lib: the compiled module (its pm_event_new gives each set the event Windows waits on).
-        name_size: sizeof(struct sockaddr_storage).
+        constants: the compiled module's constants (sockaddr_storage's size, recvmmsg's vector size,
+            the batch index's table sizes).
         cmsg_header: CMSG_LEN(0), the smallest control message.
-        vector_size: bytes of per-datagram vectors recvmmsg needs (0: none).
 
     """
 
-    def __init__(self, ffi: Any, lib: Any, name_size: int, cmsg_header: int, vector_size: int) -> None:
+    def __init__(self, ffi: Any, lib: Any, constants: dict[str, int], cmsg_header: int) -> None:
         self._ffi = ffi
         self._lib = lib
         # C writes every byte before Python reads it (the report says how many): no need to zero.
@@ -107,12 +192,10 @@ class Scratches:
         # in_pktinfo) untouched, and C compares whole slots with the previous datagram's (PM_SAME_CONTROL):
         # garbage there would make the comparison miss at random.  Zeroed once, when allocated.
         self._zeroed = ffi.new_allocator(should_clear_after_alloc=True)
-        self._name_size = name_size
+        self._constants = constants
+        self._name_size = constants["PM_SIZEOF_SOCKADDR_STORAGE"]
         self._cmsg_header = cmsg_header
-        self._vector_size = vector_size
-        self.single: collections.deque[Scratch] = collections.deque()
-        """Free one-datagram sets; the hot paths pop and append here themselves (a deque: a list would
-        reallocate on every pop and append of its one item, about 480 instructions a receive)."""
+        self._vector_size = constants.get("PM_BATCH_VECTOR_SIZE", 0)
         self._batches: dict[int, collections.deque[Scratch]] = {}
 
     def new(self, slots: int = 1, *, batch: bool = False) -> Scratch:
@@ -137,6 +220,8 @@ class Scratches:
             st.vectors = alloc("char[]", self._vector_size * slots)
             args.vectors = st.vectors
             args.nvectors = slots
+        if batch:
+            st.index = BatchIndex(self._ffi, args, slots, self._constants)
         self.forget(st)
         return st
 
@@ -167,6 +252,8 @@ class Scratches:
             args.controllen = st.controllen = ancbufsize
             args.maxrecords = records_room(ancbufsize, self._cmsg_header)
             args.prev_controllen = -1
+            if st.index is not None:  # its control slots are laid out by controllen
+                st.index.fit_controls(self._ffi, self._constants["PM_CONTROL_SLOTS"], ancbufsize)
 
     def take_batch(self, count: int, bufsize: int, ancbufsize: int) -> Scratch:
         """A free set with room for `count` datagrams (rounded up to a power of two), fitted."""
@@ -193,3 +280,5 @@ class Scratches:
         """Make the C side compare afresh: after an error the last_* objects may not match its copies."""
         st.args.prev_namelen = -1
         st.args.prev_controllen = -1
+        if st.index is not None:
+            st.index.c.last_peer = st.index.c.last_control = -1

@@ -122,6 +122,10 @@ static int pm_report(pm_recv_args *a, long long *head, long long *records, long 
             a->prev_controllen = (long long)controllen;
         }
     }
+    if (a->prev_flags == flags)
+        same |= PM_SAME_FLAGS;
+    else
+        a->prev_flags = flags;
     head[5] = same;
     return n;
 }

@@ -4,7 +4,13 @@
 
 int pm_recv1(pm_recv_args *a)
 {
-    return pm_recv(a->fd, a->flags, a);
+    const long long *h = a->head;
+    int r = pm_recv(a->fd, a->flags, a);
+    if (r < 0)
+        return r;
+    if (h[5] == (PM_SAME_NAME | PM_SAME_CONTROL | PM_SAME_FLAGS) && h[0] <= (long long)a->datalen && h[0] <= INT_MAX)
+        return (int)h[0];
+    return PM_FRESH;
 }
 
 int pm_recv_into(pm_socket s, int flags, pm_recv_args *a, char *data, size_t datalen)
@@ -113,4 +119,136 @@ int pm_send_packed(void *fn, pm_socket s, const char *datas, const char *names, 
     if (items != small)
         free(items);
     return r;
+}
+
+/* ---- pm_recv_indexed (see pm_batch_index in portmsg.h) ---- */
+
+#define PM_PROBES 4
+
+static unsigned pm_hash(const char *p, size_t n)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    size_t i;
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* The slot of `key` (len bytes, plus `tag`) in a table of `slots` slots of
+ * `room` bytes: the one holding it, else the first not used by this call
+ * among its PM_PROBES places (refilled, and listed as fresh); -1 if every
+ * place is taken by this call. */
+static int pm_slot(pm_batch_index *x, int kind, int datagram, const char *key, long long len, long long tag,
+                   char *table, size_t room, long long *lens, long long *tags, int *stamps, int slots)
+{
+    unsigned h;
+    int free_slot = -1, p;
+    if (len < 0 || (size_t)len > room)
+        return -1;
+    h = pm_hash(key, (size_t)len);
+    for (p = 0; p < PM_PROBES; p++) {
+        int s = (int)((h + (unsigned)p) & (unsigned)(slots - 1));
+        if (lens[s] == len && (tags == NULL || tags[s] == tag) && memcmp(table + (size_t)s * room, key, (size_t)len) == 0) {
+            stamps[s] = x->stamp;
+            return s;
+        }
+        if (free_slot < 0 && stamps[s] != x->stamp)
+            free_slot = s;
+    }
+    if (free_slot >= 0) {
+        memcpy(table + (size_t)free_slot * room, key, (size_t)len);
+        lens[free_slot] = len;
+        stamps[free_slot] = x->stamp;  /* from here on this call's: pm_index_drop empties it */
+        if (tags != NULL)
+            tags[free_slot] = tag;
+        x->fresh[3 * x->nfresh] = kind;
+        x->fresh[3 * x->nfresh + 1] = free_slot;
+        x->fresh[3 * x->nfresh + 2] = datagram;
+        x->nfresh++;
+    }
+    return free_slot;
+}
+
+/* Write v in decimal at p; return the digits written. */
+static int pm_put_count(char *p, long long v)
+{
+    char digits[24];
+    int n = 0, k = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        p[k++] = digits[--n];
+    return k;
+}
+
+/* Forget every slot this call used: Python decodes the call by its heads, so its lists hold none of them. */
+static void pm_index_drop(pm_batch_index *x)
+{
+    int s;
+    for (s = 0; s < PM_PEER_SLOTS; s++)
+        if (x->peer_stamp[s] == x->stamp)
+            x->peer_len[s] = -1;
+    for (s = 0; s < PM_CONTROL_SLOTS; s++)
+        if (x->control_stamp[s] == x->stamp)
+            x->control_len[s] = -1;
+    x->nfresh = 0;
+    x->last_peer = x->last_control = -1;
+}
+
+int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
+{
+    pm_recv_args *a = x->args;
+    const size_t namelen = (size_t)a->namelen, controllen = a->controllen;
+    const long long datalen = (long long)a->datalen;
+    int got = pm_recv_batch(s, flags, n, a), i, result, many_peers = 0, many_controls = 0;
+    long long at = 0;
+    char *f = x->format;
+
+    x->nfresh = 0;
+    if (got < 0)
+        return got;
+    result = got;
+    x->stamp++;
+    for (i = 0; i < got; i++) {
+        const long long *h = a->head + (size_t)i * PM_HEADER;
+        const long long nbytes = h[0] < datalen ? h[0] : datalen, slot = (long long)i * datalen;
+        int peer = x->last_peer, control = x->last_control;
+        /* The walker compared with the datagram before: look up only what changed. */
+        if (!(h[5] & PM_SAME_NAME) || peer < 0)
+            peer = pm_slot(x, 0, i, a->name + (size_t)i * namelen, h[2], 0, x->peers, namelen, x->peer_len, NULL,
+                           x->peer_stamp, PM_PEER_SLOTS);
+        if (!(h[5] & PM_SAME_CONTROL) || h[1] != x->last_flags || control < 0)
+            control = pm_slot(x, 1, i, a->control + (size_t)i * controllen, h[3], h[1], x->controls, controllen,
+                              x->control_len, x->control_flags, x->control_stamp, PM_CONTROL_SLOTS);
+        if (peer < 0 || control < 0) {
+            pm_index_drop(x);
+            return got | PM_INDEX_MIXED;
+        }
+        x->peer_stamp[peer] = x->stamp;
+        x->control_stamp[control] = x->stamp;
+        if (i > 0 && peer != x->last_peer)
+            many_peers = 1;
+        if (i > 0 && control != x->last_control)
+            many_controls = 1;
+        x->last_peer = peer;
+        x->last_control = control;
+        x->last_flags = h[1];
+        x->peer_of[i] = peer;
+        x->control_of[i] = control;
+        if (slot > at) {
+            f += pm_put_count(f, slot - at);
+            *f++ = 'x';
+        }
+        f += pm_put_count(f, nbytes);
+        *f++ = 's';
+        at = slot + nbytes;
+    }
+    x->formatlen = (int)(f - x->format);
+    if (many_peers)
+        result |= PM_INDEX_PEERS;
+    if (many_controls)
+        result |= PM_INDEX_CONTROLS;
+    return result;
 }

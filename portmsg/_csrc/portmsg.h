@@ -25,15 +25,17 @@ typedef struct {
  * guarantees offset + length <= controllen.  `same` says which of the
  * datagram's sender address (PM_SAME_NAME) and control bytes
  * (PM_SAME_CONTROL) equal those of the datagram received before it with the
- * same pm_recv_args, so Python can reuse the objects it built then. */
+ * same pm_recv_args, so Python can reuse the objects it built then; so does
+ * PM_SAME_FLAGS for its msg_flags. */
 #define PM_HEADER 6
 #define PM_RECORD 4
 #define PM_SAME_NAME 1
 #define PM_SAME_CONTROL 2
+#define PM_SAME_FLAGS 4
 
 /* Raised whenever an entry point or a struct here changes, so that a stale
  * compiled module is refused at import (portmsg/_report.py). */
-#define PM_ABI_VERSION 5
+#define PM_ABI_VERSION 6
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -69,6 +71,7 @@ typedef struct {
     char *prev_control;   /* and control bytes (room: controllen) */
     long long prev_namelen;     /* -1: nothing to compare with */
     long long prev_controllen;  /* -1: nothing to compare with */
+    long long prev_flags;       /* the last datagram's msg_flags */
     void *vectors;        /* recvmmsg: room for nvectors mmsghdr + iovec (PM_BATCH_VECTOR_SIZE each) */
     int nvectors;
     void *event;          /* Windows: this args' event for overlapped receives (pm_event_new) */
@@ -88,7 +91,12 @@ void pm_event_free(void *event);
  * records (>= 0), or -(errno / WSA error code). */
 int pm_recv(pm_socket s, int flags, pm_recv_args *a);
 
-/* pm_recv(a->fd, a->flags, a): one argument, the cheapest call cffi makes (the hot path of recv). */
+/* pm_recv(a->fd, a->flags, a): one argument, the cheapest call cffi makes (the hot path of recv).
+ * Returns nbytes (>= 0) when the datagram repeats the one before it in sender,
+ * control bytes and msg_flags and was not cut (Python reuses that datagram's
+ * objects and reads no head), PM_FRESH when Python must read the head, or
+ * -(error code). */
+#define PM_FRESH -1073741824
 int pm_recv1(pm_recv_args *a);
 
 /* pm_recv into data[0:datalen] (then a->more) instead of a->data, leaving a's
@@ -99,6 +107,49 @@ int pm_recv_into(pm_socket s, int flags, pm_recv_args *a, char *data, size_t dat
  * only.  Linux: one recvmmsg call (MSG_WAITFORONE); elsewhere a loop.
  * Returns the count (>= 1) or -(error code) when not even one came. */
 int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a);
+
+/* A batch indexed for building its Messages with C iterators (pm_recv_indexed).
+ * Two small tables persist from call to call: sender addresses (PM_PEER_SLOTS
+ * slots of namelen bytes) and control sets (PM_CONTROL_SLOTS slots of
+ * controllen bytes, keyed with the datagram's msg_flags too).  Per datagram the
+ * call reports its slot in each (peer_of[i], control_of[i]); each slot it
+ * (re)filled is listed in fresh[] as (kind, slot, datagram): kind 0 a sender,
+ * 1 a control set, so Python decodes each new one once and keeps its objects
+ * by slot.  A slot used by one call is never refilled in that call.  format
+ * gets a struct format ("<n>s<gap>x...") that unpacks every payload from
+ * the data slots in one call. */
+#define PM_PEER_SLOTS 256
+#define PM_CONTROL_SLOTS 64
+#define PM_INDEX_COUNT 1048575      /* the count, in the low bits of the result */
+#define PM_INDEX_MIXED 1048576      /* the tables could not hold this call: nothing was kept, decode by the heads */
+#define PM_INDEX_PEERS 2097152      /* not every datagram of this call came from one sender */
+#define PM_INDEX_CONTROLS 4194304   /* nor with one control set and msg_flags */
+#define PM_FORMAT_ROOM 48           /* format bytes per datagram */
+
+typedef struct {
+    pm_recv_args *args;
+    char *peers;              /* PM_PEER_SLOTS * args->namelen */
+    long long *peer_len;      /* -1: empty */
+    int *peer_stamp;          /* the call that last used the slot */
+    char *controls;           /* PM_CONTROL_SLOTS * args->controllen */
+    long long *control_len;   /* -1: empty */
+    long long *control_flags;
+    int *control_stamp;
+    long long *peer_of;       /* per datagram */
+    long long *control_of;
+    long long *fresh;         /* 3 per entry: room for 2 per datagram */
+    int nfresh;
+    char *format;             /* PM_FORMAT_ROOM per datagram */
+    int formatlen;
+    int stamp;                /* this call's number */
+    int last_peer;            /* the previous datagram's slots (-1: none), reused while PM_SAME_* hold */
+    int last_control;
+    long long last_flags;
+} pm_batch_index;
+
+/* pm_recv_batch(s, flags, n, x->args), then index the datagrams in x.
+ * Returns the count ORed with PM_INDEX_* bits, or -(error code). */
+int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x);
 
 /* One datagram of a batch send. */
 typedef struct {
