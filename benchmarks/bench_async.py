@@ -8,7 +8,8 @@ aio Receiver's recv_many() and recv() on every loop this platform has, trio,
 asyncio's own create_datagram_endpoint with a DatagramProtocol (which delivers
 no metadata at all) and portmsg's endpoint with that same protocol (replies
 pinned or not) and with messages_received.  The table shows median ns per datagram and
-the ratio to the synchronous recv_batch.
+the ratio to the synchronous recv_batch, and on Linux to bench_recv.py's baseline (the stdlib's
+recvmsg with the pktinfo parsed by hand, same run).
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import argparse
 import asyncio
 import socket
 import statistics
+import struct
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import portmsg
-from portmsg import Feature, aio
+from portmsg import Feature, aio, native
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 BASELINE = "sync recv_batch(32)"
+STDLIB = "sync stdlib recvmsg + parse pktinfo"
 
 
 def make_pair() -> tuple[socket.socket, socket.socket]:
@@ -59,6 +62,23 @@ def sync_batch(rx: socket.socket, n: int) -> float:
         for message in batch:
             assert message.packet_info
         got += len(batch)
+    return time.perf_counter_ns() - start
+
+
+def stdlib_parsed(rx: socket.socket, n: int) -> float:
+    """bench_recv.py's baseline: the stdlib's recvmsg, the pktinfo parsed by hand (Linux's layout)."""
+    from ipaddress import IPv4Address
+
+    unpack, space = struct.Struct("=i4s4s").unpack, socket.CMSG_SPACE(12)
+    level, kind = socket.IPPROTO_IP, native.IP_PKTINFO
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        _data, ancdata, _flags, _addr = rx.recvmsg(2048, space)
+        for lvl, typ, payload in ancdata:
+            if lvl == level and typ == kind:
+                ifindex, _spec, dst = unpack(payload)
+                info = (IPv4Address(dst), ifindex)
+        assert info
     return time.perf_counter_ns() - start
 
 
@@ -187,6 +207,8 @@ def main() -> int:
     args = parser.parse_args()
     n = args.n
     methods: dict[str, Callable[[socket.socket], float | None]] = {BASELINE: lambda rx: sync_batch(rx, n)}
+    if hasattr(socket.socket, "recvmsg") and sys.platform == "linux":
+        methods[STDLIB] = lambda rx: stdlib_parsed(rx, n)
     for name, factory in loops().items():
         kinds = (
             ("recv_many", aio_many),
@@ -220,12 +242,14 @@ def main() -> int:
             if elapsed is not None:
                 samples[name].append(elapsed / n)
     base = statistics.median(samples[BASELINE])
+    stdlib = statistics.median(samples[STDLIB]) if samples.get(STDLIB) else None
     print(f"\n{n} datagrams of 64 bytes with IP_PKTINFO, {portmsg.PLATFORM}, median of {args.rounds} rounds")
-    print(f"{'method':<64} {'ns/datagram':>12} {'ratio':>7}")
+    print(f"{'method':<64} {'ns/datagram':>12} {'ratio':>7} {'/stdlib':>8}")
     for name, values in samples.items():
         if values:
             ns = statistics.median(values)
-            print(f"{name:<64} {ns:>12.0f} {ns / base:>7.2f}")
+            versus = f"{ns / stdlib:>8.2f}" if stdlib else f"{'-':>8}"
+            print(f"{name:<64} {ns:>12.0f} {ns / base:>7.2f} {versus}")
         else:
             print(f"{name:<64} {'unavailable':>12}")
     return 0

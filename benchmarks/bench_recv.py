@@ -14,6 +14,7 @@ recvmsg (which Windows lacks) parsing Linux's struct in_pktinfo.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import statistics
@@ -21,13 +22,13 @@ import struct
 import sys
 import time
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import portmsg
-from portmsg import Feature, native
+from portmsg import Feature, aio, native
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
 N = 1024
 BASELINE = "stdlib recvmsg + parse pktinfo"
@@ -107,6 +108,54 @@ def portmsg_batch(rx: socket.socket, n: int) -> None:
             left -= 1
 
 
+_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+def _run(rx: socket.socket, coroutine: Coroutine[Any, Any, None]) -> None:
+    """On one asyncio loop kept for the whole run (a loop's start-up is not what is measured)."""
+    if not _LOOP:
+        _LOOP.append(asyncio.new_event_loop())
+    rx.setblocking(False)  # noqa: FBT003 - the other methods take it blocking, as the report's baseline does
+    try:
+        _LOOP[0].run_until_complete(coroutine)
+    finally:
+        rx.setblocking(True)  # noqa: FBT003
+
+
+def aio_recv_many(rx: socket.socket, n: int) -> None:
+    async def drain() -> None:
+        left = n
+        async with aio.open_receiver(rx, bufsize=2048, max_queued=4096) as receiver:
+            while left:
+                for message in await receiver.recv_many(64):
+                    assert message.packet_info
+                    left -= 1
+
+    _run(rx, drain())
+
+
+def endpoint_messages(rx: socket.socket, n: int) -> None:
+    async def drain() -> None:
+        done = asyncio.get_running_loop().create_future()
+        left = [n]
+
+        class Batches(asyncio.DatagramProtocol):
+            def messages_received(self, messages: list[portmsg.Message]) -> None:
+                for message in messages:
+                    assert message.packet_info
+                left[0] -= len(messages)
+                if not left[0] and not done.done():
+                    done.set_result(None)
+
+        transport, _ = await aio.create_datagram_endpoint(Batches, sock=rx.dup())  # it closes what it is given
+        try:
+            await done
+        finally:
+            transport.close()
+
+    _run(rx, drain())
+
+
 EIGHT_SENDERS = "portmsg.recv_batch(32) + .packet_info, 8 senders"
 
 METHODS: dict[str, Callable[[socket.socket, int], None]] = {
@@ -118,6 +167,8 @@ METHODS: dict[str, Callable[[socket.socket, int], None]] = {
     "portmsg.recv_into + .packet_info": portmsg_recv_into,
     "portmsg.recv_batch(32) + .packet_info": portmsg_batch,
     EIGHT_SENDERS: portmsg_batch,
+    "aio Receiver.recv_many(64) + .packet_info": aio_recv_many,
+    "aio endpoint messages_received + .packet_info": endpoint_messages,
 }
 SENDERS = {EIGHT_SENDERS: 8}
 """Methods whose queue is filled by several senders taking turns (the others: by one)."""

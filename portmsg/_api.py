@@ -52,6 +52,7 @@ set_flag_codec(NORMALIZER)  # MsgFlag.from_native / to_native: this platform's b
 _C = IMPL.constants
 _PEEK = _C["MSG_PEEK"]
 _RECV_FLAGS = IMPL.recv_flags
+_SSIZE_MAX = sys.maxsize
 _AF_UNIX = _C.get("AF_UNIX", -1)
 _AF_INET6 = _C["AF_INET6"]
 _INT_MIN, _INT_MAX = _args.INT_MIN, _args.INT_MAX
@@ -340,17 +341,22 @@ def recv_batch(
         calls while FIONREAD reports more queued.  Other POSIX: recvmsg calls
         with MSG_DONTWAIT after the first.
     """
-    sock = _datagram_socket(sock)
-    max_messages = _args.ssize(max_messages, f"max_messages must be 1-{MAX_BATCH}, not {max_messages}")
-    if not 1 <= max_messages <= MAX_BATCH:
-        msg = f"max_messages must be 1-{MAX_BATCH}, not {max_messages}"
-        raise ValueError(msg)
+    # Plain ints in range go straight through: the checks below cost more than a batch's C call.
+    if type(sock) is not _SOCKET or _type(sock) == _STREAM:
+        sock = _datagram_socket(sock)
+    if type(max_messages) is not int or not 1 <= max_messages <= MAX_BATCH:
+        max_messages = _args.ssize(max_messages, f"max_messages must be 1-{MAX_BATCH}, not {max_messages}")
+        if not 1 <= max_messages <= MAX_BATCH:
+            msg = f"max_messages must be 1-{MAX_BATCH}, not {max_messages}"
+            raise ValueError(msg)
     if bufsize is None:
         bufsize = _COALESCED_BUFSIZE if _coalesces(sock) else _BATCH_BUFSIZE
-    bufsize = _args.ssize(bufsize, "negative buffer size in recv_batch()")
+    elif type(bufsize) is not int or not 0 <= bufsize <= _SSIZE_MAX:
+        bufsize = _args.ssize(bufsize, "negative buffer size in recv_batch()")
     if ancbufsize is None:
         ancbufsize = _ANCBUFSIZE if _family(sock) == _AF_UNIX else _INET_ANCBUFSIZE
-    ancbufsize = _args.ssize(ancbufsize, "invalid ancillary data buffer length")
+    elif type(ancbufsize) is not int or not 0 <= ancbufsize <= _SSIZE_MAX:
+        ancbufsize = _args.ssize(ancbufsize, "invalid ancillary data buffer length")
     return _receive_batch(sock, max_messages, bufsize, ancbufsize, _RECV_FLAGS)
 
 

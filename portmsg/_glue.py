@@ -130,6 +130,7 @@ class CffiBackend:
         self._level1_cache: dict[bytes, tuple[NativeControl, ...]] = {}
         # The hot paths read these as attributes of self, bound once here.
         self._dontwait = hooks.dontwait
+        self._plain_socket = _SOCKET if hooks.plain else None
         self._errqueue = self.constants.get("MSG_ERRQUEUE", 0)
         self._fit = self.scratches.fit
         self._address = self.codec.decode
@@ -303,7 +304,12 @@ class CffiBackend:
         """Up to count datagrams in one call, blocking for the first only."""
         st = self.scratches.take_batch(count, bufsize, ancbufsize)
         try:
-            r = self._receive_checked(sock, st.args, flags, count=count, index=st.index)
+            if type(sock) is self._plain_socket:  # POSIX, a socket.socket: straight to C, checks on failure
+                r = self._pm_recv_indexed(sock.fileno(), flags | self._dontwait, count, st.index.c)  # type: ignore[union-attr]
+                if r < 0:
+                    r = self._receive_checked(sock, st.args, flags, count=count, index=st.index, failed=-r)
+            else:
+                r = self._receive_checked(sock, st.args, flags, count=count, index=st.index)
             if r & INDEX_MIXED:
                 return self.messages(st, r & INDEX_COUNT, bufsize, ancbufsize)
             return self._indexed_messages(st, r, ancbufsize)
