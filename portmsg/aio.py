@@ -87,6 +87,7 @@ class Receiver:
         self._sock = sock
         self._max_queued = max_queued
         self._queue: collections.deque[Any] = collections.deque()
+        self._others = 0  # queued items that are not Messages (errors, the end): none lets recv_many take all at once
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._engine = engine_for(loop, sock)
         self.engine = self._engine.name
@@ -109,6 +110,7 @@ class Receiver:
     def failed(self, exc: OSError) -> None:
         """Queue an error for recv() to raise once."""
         self._queue.append(exc)
+        self._others += 1
         self._wake(1)
 
     def ended(self, exc: OSError | None) -> None:
@@ -117,6 +119,7 @@ class Receiver:
             self.closed = True
             self._queue.append(exc if exc is not None else _io.closed_error())
             self._queue.append(_END)
+            self._others += 2
             self._wake(len(self._waiters))
 
     def written(self, size: int) -> None:
@@ -161,6 +164,7 @@ class Receiver:
         queue.popleft()
         self._taken()
         if isinstance(item, BaseException):
+            self._others -= 1
             raise item
         return item  # type: ignore[no-any-return]
 
@@ -170,9 +174,14 @@ class Receiver:
             msg = f"max_messages must be 1 or more, not {max_messages}"
             raise ValueError(msg)
         batch = [await self.recv()]
-        queue, take = self._queue, self._queue.popleft
-        while len(batch) < max_messages and queue and type(queue[0]) is Message:
-            batch.append(take())
+        queue = self._queue
+        if not self._others and len(queue) < max_messages:
+            batch += queue  # only Messages, and room for every one: one C call, not one per datagram
+            queue.clear()
+        else:
+            take = queue.popleft
+            while len(batch) < max_messages and queue and type(queue[0]) is Message:
+                batch.append(take())
         self._taken()
         if queue and self._waiters:
             self._wake(1)
@@ -197,6 +206,7 @@ class Receiver:
             self.closed = True
             self._engine.close_reading()
             self._queue.append(_END)
+            self._others += 1
             self._wake(len(self._waiters))
 
     def __del__(self) -> None:
