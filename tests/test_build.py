@@ -92,3 +92,11 @@ def test_a_stable_abi_module_is_refused_on_a_free_threaded_cpython(monkeypatch: 
     with pytest.raises(ImportError, match=r"abi3.*free-threaded.*--no-binary portmsg") as refused:
         _backend._refuse_stable_abi_on_free_threading()
     assert refused.value.path == module.origin
+
+
+def test_only_the_posix_module_keeps_the_gil_in_its_wrappers() -> None:
+    """POSIX receives never block (posix.h keeps the GIL); Windows' may wait in C, so its module releases it."""
+    import portmsg
+
+    impl = portmsg._api.IMPL
+    assert impl.lib.pm_gil_kept() == (1 if impl.name == "posix" else 0)

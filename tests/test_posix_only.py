@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -346,3 +347,32 @@ def test_partial_send_batch_is_reported(full_unix_pair) -> None:
     got = _drain(receiver)
     assert got[-1] == b"1" * 512
     assert b"2" * 512 not in got
+
+
+def test_receives_keep_the_gil_and_a_blocked_send_lets_other_threads_run(unix_pair) -> None:
+    """POSIX only: this module's wrappers keep the GIL (receives never block: MSG_DONTWAIT), sends release it.
+
+    Windows' module keeps cffi's default (its receive may wait in C).  If a send blocked in C with
+    the GIL held, the main thread could not run again until SO_SNDTIMEO gave up (3 s).
+    """
+    assert portmsg._api.IMPL.lib.pm_gil_kept() == 1, "cffi no longer lets posix.h keep the GIL: see its comment"
+    sender, receiver = unix_pair
+    sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 3, 0))
+    sender.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            sender.send(b"f" * 512)
+    sender.setblocking(True)  # timeout None: portmsg.sendmsg blocks in C (pm_send)
+    sent: list[int] = []
+    thread = threading.Thread(target=lambda: sent.append(portmsg.sendmsg(sender, [b"x" * 512])))
+    start = time.monotonic()
+    thread.start()
+    time.sleep(0.1)  # the thread is in sendmsg now, blocked on the full queue
+    resumed = time.monotonic() - start
+    receiver.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            receiver.recv(1024)
+    thread.join(10)
+    assert sent == [512]
+    assert resumed < 1.5, f"the main thread ran again only after {resumed:.2f} s: the blocked send held the GIL"

@@ -2,6 +2,15 @@
  * (declared in portmsg.h): the receive into a caller's buffer, and the batch
  * calls for platforms without recvmmsg / sendmmsg. */
 
+int pm_gil_kept(void)
+{
+#if defined(PM_GIL_KEPT) && PM_GIL_KEPT
+    return PyGILState_Check();
+#else
+    return 0;
+#endif
+}
+
 int pm_recv1(pm_recv_args *a)
 {
     const long long *h = a->head;

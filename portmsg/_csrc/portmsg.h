@@ -48,6 +48,11 @@ size_t pm_encode(const long long *records, int n, const char *payload, char *con
 size_t pm_cmsg_len(size_t length);
 size_t pm_cmsg_space(size_t length);
 
+/* 1 when this module's wrappers keep the GIL around their calls (POSIX: see
+ * posix.h), 0 when they release it (cffi's default; Windows, whose receive
+ * waits in C). */
+int pm_gil_kept(void);
+
 /* The table of constants this platform has (see constants.txt). */
 const pm_constant *pm_constants(int *count);
 

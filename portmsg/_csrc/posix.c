@@ -113,8 +113,10 @@ int pm_send_batch(void *fn, pm_socket s, const pm_send_item *items, int n, int f
         msgs[i].msg_hdr.msg_control = items[i].controllen > 0 ? (void *)items[i].control : NULL;
         msgs[i].msg_hdr.msg_controllen = items[i].controllen;
     }
+    PM_BLOCKING_BEGIN
     sent = sendmmsg(s, msgs, (unsigned int)n, flags);
     err = errno;
+    PM_BLOCKING_END
     free(msgs);
     free(iov);
     return sent < 0 ? -err : sent;
@@ -142,8 +144,10 @@ long long pm_send(void *fn, pm_socket s, const char *data, size_t datalen, const
     msg.msg_iovlen = nmore + 1;
     msg.msg_control = controllen > 0 ? (void *)control : NULL;
     msg.msg_controllen = controllen;
+    PM_BLOCKING_BEGIN
     n = sendmsg(s, &msg, flags);
     err = errno;
+    PM_BLOCKING_END
     if (iov != small)
         free(iov);
     return n < 0 ? -(long long)err : (long long)n;

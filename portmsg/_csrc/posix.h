@@ -74,3 +74,32 @@ typedef int pm_socket;
  * one batch slot is an mmsghdr plus its iovec. */
 #define PM_BATCH_VECTOR_SIZE (sizeof(struct mmsghdr) + sizeof(struct iovec))
 #endif
+
+/* The GIL.  cffi's wrapper of every function releases it around the call
+ * and saves errno after it: ~470 instructions a call, more than a receive's
+ * own C.  POSIX receives never block here (Python passes MSG_DONTWAIT and
+ * waits itself, _wait.py) and portmsg's C returns -errno rather than leaving
+ * it for ffi.errno, so this module's wrappers keep the GIL and skip errno:
+ * cffi defines these as macros before this source and uses them after it.
+ * What can block (a send on a blocking socket) releases the GIL itself,
+ * between PM_BLOCKING_BEGIN and PM_BLOCKING_END.  pm_gil_kept() reports
+ * whether this took (tests/test_build.py fails when a cffi release changes
+ * how its wrappers are made).  Outside cffi (the sanitizer, crossbuild)
+ * there is no Python and nothing to do. */
+#if defined(Py_BEGIN_ALLOW_THREADS) && defined(_cffi_save_errno) && defined(MSG_DONTWAIT)
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#define Py_END_ALLOW_THREADS }
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define _cffi_restore_errno() ((void)0)
+#define _cffi_save_errno() ((void)0)
+#define PM_BLOCKING_BEGIN { PyThreadState *pm_thread_ = PyEval_SaveThread();
+#define PM_BLOCKING_END PyEval_RestoreThread(pm_thread_); }
+#define PM_GIL_KEPT 1
+#else
+#define PM_BLOCKING_BEGIN {
+#define PM_BLOCKING_END }
+#define PM_GIL_KEPT 0
+#endif
