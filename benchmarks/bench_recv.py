@@ -93,6 +93,22 @@ def portmsg_recv(rx: socket.socket, n: int) -> None:
         assert recv(rx, 2048).packet_info
 
 
+def portmsg_receiver(rx: socket.socket, n: int) -> None:
+    recv = _receiver(rx).recv
+    for _ in range(n):
+        assert recv().packet_info
+
+
+_RECEIVERS: dict[int, portmsg.Receiver] = {}
+
+
+def _receiver(rx: socket.socket) -> portmsg.Receiver:
+    """One Receiver per socket for the whole run (made once, as a server would)."""
+    if rx.fileno() not in _RECEIVERS:
+        _RECEIVERS[rx.fileno()] = portmsg.Receiver(rx, bufsize=2048)
+    return _RECEIVERS[rx.fileno()]
+
+
 def portmsg_recv_into(rx: socket.socket, n: int) -> None:
     recv_into, buffer = portmsg.recv_into, memoryview(bytearray(2048))
     for _ in range(n):
@@ -173,6 +189,7 @@ METHODS: dict[str, Callable[[socket.socket, int], None]] = {
     "portmsg.recvmsg": portmsg_recvmsg,
     "portmsg.recvmsg + parse pktinfo": portmsg_recvmsg_parsed,
     "portmsg.recv + .packet_info": portmsg_recv,
+    "portmsg.Receiver.recv() + .packet_info": portmsg_receiver,
     "portmsg.recv_into + .packet_info": portmsg_recv_into,
     "portmsg.recv_batch(32) + .packet_info": portmsg_batch,
     EIGHT_SENDERS: portmsg_batch,

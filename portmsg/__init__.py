@@ -12,6 +12,7 @@ from ._api import BACKEND as BACKEND
 from ._api import CMSG_LEN as CMSG_LEN
 from ._api import CMSG_SPACE as CMSG_SPACE
 from ._api import PLATFORM as PLATFORM
+from ._api import Receiver as Receiver
 from ._api import disable_udp_resets as disable_udp_resets
 from ._api import dropped as dropped
 from ._api import encode as encode
@@ -67,6 +68,7 @@ __all__ = [
     "PacketInfo",
     "QueuedError",
     "RawControl",
+    "Receiver",
     "SegmentSize",
     "Timestamp",
     "TrafficClass",

@@ -27,6 +27,7 @@ __all__ = [
     "CMSG_SPACE",
     "NORMALIZER",
     "PLATFORM",
+    "Receiver",
     "disable_udp_resets",
     "dropped",
     "encode",
@@ -324,6 +325,47 @@ def _coalesces(sock: socket.socket) -> bool:
         return bool(sock.getsockopt(*_GRO_OPTION))
     except OSError:
         return False
+
+
+class Receiver:
+    """One datagram socket's fastest receive: its sizes checked once, its buffers and the socket preset in C.
+
+    `recv()` returns what `portmsg.recv(sock, bufsize, ancbufsize=ancbufsize)` returns, and
+    `recv_batch()` what `portmsg.recv_batch(sock, batch, bufsize, ancbufsize=ancbufsize)` does,
+    without checking the arguments again on every call.
+
+    Threads: `recv()` belongs to the thread that made the Receiver (its buffers are its own): called
+    from another thread, or from a signal handler inside a `recv()`, it raises RuntimeError; make
+    one Receiver per thread.  `recv_batch()` may be called from any thread.  Where receives take
+    no one-argument path (Windows, a wrapped socket), `recv()` is the shared receive.
+    """
+
+    __slots__ = ("ancbufsize", "batch", "bufsize", "recv", "sock")
+
+    recv: Callable[[], Message]
+
+    def __init__(
+        self, sock: socket.socket, *, bufsize: int = 65535, ancbufsize: int | None = None, batch: int = 32
+    ) -> None:
+        self.sock = _datagram_socket(sock)
+        self.bufsize = _args.ssize(bufsize, "negative buffer size in Receiver()")
+        self.ancbufsize = (
+            _ANCBUFSIZE if ancbufsize is None else _args.ssize(ancbufsize, "invalid ancillary data buffer length")
+        )
+        self.batch = _args.ssize(batch)
+        if not 1 <= self.batch <= MAX_BATCH:
+            msg = f"batch must be 1-{MAX_BATCH}, not {batch}"
+            raise ValueError(msg)
+        self.recv = IMPL.bound_receive(self.sock, self.bufsize, self.ancbufsize)
+
+    def recv_batch(self) -> list[Message]:
+        """Up to `batch` datagrams in one call, blocking (per the socket's timeout) for the first only."""
+        return _receive_batch(self.sock, self.batch, self.bufsize, self.ancbufsize, _RECV_FLAGS)
+
+    def __repr__(self) -> str:
+        return (
+            f"<portmsg.Receiver {self.sock!r} bufsize={self.bufsize} ancbufsize={self.ancbufsize} batch={self.batch}>"
+        )
 
 
 def recv_batch(

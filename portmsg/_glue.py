@@ -12,12 +12,14 @@ from __future__ import annotations
 import _socket
 import collections
 import contextlib
+import functools
 import itertools
 import operator
 import os
 import socket
 import struct
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from . import _args
@@ -275,6 +277,64 @@ class CffiBackend:
                 pool.append(st)
 
         return receive
+
+    def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int) -> Callable[[], Message]:
+        """recv() for one socket, bound to the calling thread: a set of its own, fd and flags preset in C.
+
+        Only where receives take the one-argument path (POSIX, a socket.socket); elsewhere the
+        shared receive with these sizes.  Raises RuntimeError when called from another thread, or
+        again from inside itself (a signal handler): the set is not shared.
+        """
+        if type(sock) is not self._plain_socket:
+            return functools.partial(self.receiver(level1=False), sock, bufsize, ancbufsize, self.recv_flags)
+        st = self.scratches.new()
+        self._fit(st, bufsize, ancbufsize)
+        args, data_bytes, head = st.args, st.data_bytes, st.head_view
+        args.flags = self.recv_flags | self._dontwait
+        owner, get_ident = threading.get_ident(), threading.get_ident
+        pm_recv1, decode = self.lib.pm_recv1, self._decode_one
+        busy = [False]
+
+        def recv() -> Message:
+            if get_ident() != owner or busy[0]:
+                msg = "a Receiver is used by the thread that made it, one call at a time (make one per thread)"
+                raise RuntimeError(msg)
+            busy[0] = True
+            try:
+                fd = sock.fileno()
+                if fd != st.fd:
+                    args.fd = st.fd = fd
+                n = pm_recv1(args)
+                if n >= 0:  # the datagram before's sender, controls and flags
+                    return _new_tuple(Message, (data_bytes[:n], st.last_address, st.last_flags, st.last_controls))  # type: ignore[no-any-return]
+                return decode(sock, st, head[4] if n == FRESH else -n, bufsize, failed=n != FRESH)
+            finally:
+                busy[0] = False
+
+        return recv
+
+    def _decode_one(self, sock: Any, st: Scratch, n: int, bufsize: int, *, failed: bool) -> Message:
+        """A bound receive's datagram when it does not repeat the one before (or failed: n is the error code)."""
+        args = st.args
+        if failed:
+            n = self._receive_checked(sock, args, self.recv_flags, failed=n)
+        h = st.head_view
+        control = st.last_control = st.control_bytes[: h[3]]
+        try:
+            nbytes = h[0]
+            data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136
+            if not h[5] & SAME_NAME:
+                st.last_address = self._address(st.name_bytes[: h[2]])
+            try:
+                controls = self._control_sets[control] if n else NO_CONTROLS
+                result = _new_tuple(Message, (data, st.last_address, self._flags_seen[h[1]], controls))
+            except KeyError:
+                result = self._message(data, st.last_address, h[1], control, st.records_view, 0, n)
+        except BaseException:
+            self._discard(st, [(control, st.records_view, 0, n)])
+            raise
+        st.last_flags, st.last_controls = result[2], result[3]
+        return result  # type: ignore[no-any-return]
 
     def _sizes(
         self, sock: Any, st: Scratch, bufsize: Any, ancbufsize: Any, flags: Any, caller: str

@@ -217,3 +217,36 @@ class DnsResponder(asyncio.DatagramProtocol):
         response = dns.message.make_response(query)
         response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", self.ANSWER))
         self.transport.sendto(response.to_wire(), addr)
+
+
+@contextlib.contextmanager
+def mixed_senders(pair: Pair) -> Iterator[list[socket.socket]]:
+    """300 senders (more than the batch index's 256 sender slots), with 60 traffic classes.
+
+    With and without a cut that is 120 control sets and flags: more than the index's 64 control slots.
+    """
+    features = pair.enable(Feature.PACKET_INFO, Feature.TRAFFIC_CLASS)
+    level, option = send_option(pair.family, "tclass")
+    senders: list[socket.socket] = []
+    try:
+        for k in range(300):
+            sock = socket.socket(pair.family, socket.SOCK_DGRAM)
+            senders.append(sock)
+            sock.bind((LOOPBACK[pair.family], 0))
+            if Feature.TRAFFIC_CLASS in features:
+                try:
+                    sock.setsockopt(level, option, (k % 60) << 2)
+                except OSError:  # Wine: no IPV6_TCLASS on a sending socket; senders and cuts still vary
+                    features -= {Feature.TRAFFIC_CLASS}
+        # Runs of one sender, alternating pairs, and every sender once: each case of the C side's
+        # "as the datagram before" marks and index tables comes up.
+        yield [senders[0]] * 40 + [senders[k % 2] for k in range(40)] + senders + senders[::-1]
+    finally:
+        for sock in senders:
+            sock.close()
+
+
+def send_mixed(pair: Pair, chunk: list[socket.socket], start: int) -> None:
+    """Datagram i of the traffic (from chunk's senders, numbered from start): sizes 0-259 bytes."""
+    for i, sock in enumerate(chunk, start):
+        sock.sendto(bytes([i % 251]) * ((i * 37) % 260), pair.address)

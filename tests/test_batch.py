@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
-from typing import TYPE_CHECKING
 
 import pytest
-from helpers import LOOPBACK, Pair, send_option, send_with_controls
+from helpers import LOOPBACK, Pair, mixed_senders, send_mixed, send_option, send_with_controls
 
 import portmsg
 from portmsg import Feature, MsgFlag, SegmentSize, TrafficClass
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 def _drain(pair: Pair, expected: int, **kwargs: object) -> list[portmsg.Message]:
@@ -146,52 +141,20 @@ def test_batch_checks_the_control_size_like_recv(pair: Pair, ancbufsize: int) ->
     assert portmsg.recv(pair.receiver).data == b"kept"
 
 
-@contextlib.contextmanager
-def _mixed_senders(pair: Pair) -> Iterator[list[socket.socket]]:
-    """300 senders (more than the batch index's 256 sender slots), with 60 traffic classes.
-
-    With and without a cut that is 120 control sets and flags: more than the index's 64 control slots.
-    """
-    features = pair.enable(Feature.PACKET_INFO, Feature.TRAFFIC_CLASS)
-    level, option = send_option(pair.family, "tclass")
-    senders: list[socket.socket] = []
-    try:
-        for k in range(300):
-            sock = socket.socket(pair.family, socket.SOCK_DGRAM)
-            senders.append(sock)
-            sock.bind((LOOPBACK[pair.family], 0))
-            if Feature.TRAFFIC_CLASS in features:
-                try:
-                    sock.setsockopt(level, option, (k % 60) << 2)
-                except OSError:  # Wine: no IPV6_TCLASS on a sending socket; senders and cuts still vary
-                    features -= {Feature.TRAFFIC_CLASS}
-        # Runs of one sender, alternating pairs, and every sender once: each case of the C side's
-        # "as the datagram before" marks and index tables comes up.
-        yield [senders[0]] * 40 + [senders[k % 2] for k in range(40)] + senders + senders[::-1]
-    finally:
-        for sock in senders:
-            sock.close()
-
-
-def _send_mixed(pair: Pair, chunk: list[socket.socket], start: int) -> None:
-    for i, sock in enumerate(chunk, start):
-        sock.sendto(bytes([i % 251]) * ((i * 37) % 260), pair.address)
-
-
 def test_batch_equals_one_receive_at_a_time_for_any_mix_of_senders_and_controls(pair: Pair) -> None:
     """The batch path (C-built index tables, one struct call for the payloads) gives exactly what recv gives.
 
     Sizes from 0 to past bufsize, batch sizes from 1 to 64, tables that persist from call to call.
     """
-    with _mixed_senders(pair) as order:
+    with mixed_senders(pair) as order:
         counts = iter([32, 7, 1, 64, 3] * 1000)
         for start in range(0, len(order), 100):
             chunk = order[start : start + 100]
-            _send_mixed(pair, chunk, start)
+            send_mixed(pair, chunk, start)
             batched: list[portmsg.Message] = []
             while len(batched) < len(chunk):
                 batched.extend(portmsg.recv_batch(pair.receiver, next(counts), 200))
-            _send_mixed(pair, chunk, start)
+            send_mixed(pair, chunk, start)
             single = [portmsg.recv(pair.receiver, 200) for _ in chunk]
             assert batched == single
             assert [m.address for m in batched] == [sock.getsockname() for sock in chunk]
@@ -204,11 +167,11 @@ def test_batch_equals_one_receive_at_a_time_for_any_mix_of_senders_and_controls(
 def test_recvmsg_equals_the_stdlibs_for_any_mix_of_senders_and_controls(pair: Pair) -> None:
     """recvmsg's reuse of the datagram before's objects (pm_recv1's repeat) never shows: the stdlib's results."""
     space = portmsg.CMSG_SPACE(64)
-    with _mixed_senders(pair) as order:
+    with mixed_senders(pair) as order:
         for start in range(0, len(order), 100):
             chunk = order[start : start + 100]
-            _send_mixed(pair, chunk, start)
+            send_mixed(pair, chunk, start)
             ours = [portmsg.recvmsg(pair.receiver, 200, space) for _ in chunk]
-            _send_mixed(pair, chunk, start)
+            send_mixed(pair, chunk, start)
             theirs = [pair.receiver.recvmsg(200, space) for _ in chunk]
             assert ours == theirs
