@@ -306,7 +306,7 @@ class CffiBackend:
                     args.fd = st.fd = fd
                 n = pm_recv1(args)
                 if n >= 0:  # the datagram before's sender, controls and flags
-                    return _new_tuple(Message, (data_bytes[:n], st.last_address, st.last_flags, st.last_controls))  # type: ignore[no-any-return]
+                    return _new_tuple(Message, (data_bytes[:n], st.last_address, st.last_flags, st.last_controls))
                 return decode(sock, st, head[4] if n == FRESH else -n, bufsize, failed=n != FRESH)
             finally:
                 busy[0] = False
@@ -334,7 +334,7 @@ class CffiBackend:
             self._discard(st, [(control, st.records_view, 0, n)])
             raise
         st.last_flags, st.last_controls = result[2], result[3]
-        return result  # type: ignore[no-any-return]
+        return result
 
     def _sizes(
         self, sock: Any, st: Scratch, bufsize: Any, ancbufsize: Any, flags: Any, caller: str

@@ -212,8 +212,9 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
     const size_t namelen = (size_t)a->namelen, controllen = a->controllen;
     const long long datalen = (long long)a->datalen;
     int got = pm_recv_batch(s, flags, n, a), i, result, many_peers = 0, many_controls = 0;
-    long long at = 0;
-    char *f = x->format;
+    long long at = 0, last_nbytes = -1, last_gap = -1;
+    char *f = x->format, *piece = x->format;
+    int piecelen = 0;
 
     x->nfresh = 0;
     if (got < 0)
@@ -246,12 +247,21 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
         x->last_flags = h[1];
         x->peer_of[i] = peer;
         x->control_of[i] = control;
-        if (slot > at) {
-            f += pm_put_count(f, slot - at);
-            *f++ = 'x';
+        if (i > 0 && nbytes == last_nbytes && slot - at == last_gap) {
+            memcpy(f, piece, (size_t)piecelen);  /* as the datagram before: no digits to work out */
+            f += piecelen;
+        } else {
+            piece = f;
+            if (slot > at) {
+                f += pm_put_count(f, slot - at);
+                *f++ = 'x';
+            }
+            f += pm_put_count(f, nbytes);
+            *f++ = 's';
+            piecelen = (int)(f - piece);
+            last_nbytes = nbytes;
+            last_gap = slot - at;
         }
-        f += pm_put_count(f, nbytes);
-        *f++ = 's';
         at = slot + nbytes;
     }
     x->formatlen = (int)(f - x->format);
