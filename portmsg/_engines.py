@@ -33,10 +33,26 @@ if TYPE_CHECKING:
 
     from ._types import Message
 
-__all__ = ["BATCH", "Engine", "Owner", "Write", "engine_for", "guarded", "is_proactor", "leftover", "report"]
+__all__ = [
+    "BATCH",
+    "WAKEUP_LIMIT",
+    "Engine",
+    "Owner",
+    "Write",
+    "engine_for",
+    "guarded",
+    "is_proactor",
+    "leftover",
+    "report",
+]
 
 BATCH = 32
-"""Datagrams one readiness wakeup takes at most: other sockets and timers get their turn."""
+"""Datagrams one receive call takes at most."""
+READS_PER_WAKEUP = 4
+"""Full batches one readiness wakeup reads at most before other sockets and timers get their turn:
+under load a loop iteration (and its epoll_wait) per 128 datagrams, not per 32."""
+WAKEUP_LIMIT = BATCH * READS_PER_WAKEUP
+"""Datagrams one wakeup hands over at most."""
 
 
 class Owner(Protocol):
@@ -332,23 +348,29 @@ class Readiness(Engine):
         owner = self.owner
         if not self.reading or owner is None:
             return
-        try:
-            batch = _io.receive_batch(self.sock, self._count, self._bufsize, self._ancbufsize)
-        except (BlockingIOError, InterruptedError):
-            # Nothing to read: a spurious wakeup, or a queued error (ERRORS on) keeping POLLERR up.
-            error = _io.queued_error(self.sock)
-            if error is not None:
-                self._rearm()
-                self._call(owner.failed, error)
-            return
-        except OSError as exc:
-            if _io.is_closed(self.sock):
-                self.end()
+        for again in range(READS_PER_WAKEUP):
+            try:
+                batch = _io.receive_batch(self.sock, self._count, self._bufsize, self._ancbufsize)
+            except (BlockingIOError, InterruptedError):
+                if again:
+                    return  # the queue held whole batches: drained
+                # Nothing to read: a spurious wakeup, or a queued error (ERRORS on) keeping POLLERR up.
+                error = _io.queued_error(self.sock)
+                if error is not None:
+                    self._rearm()
+                    self._call(owner.failed, error)
                 return
-            self._rearm()
-            self._call(owner.failed, _io.queued_error(self.sock) or exc)  # once, and reading goes on
-            return
-        self._call(owner.received, batch)
+            except OSError as exc:
+                if _io.is_closed(self.sock):
+                    self.end()
+                    return
+                self._rearm()
+                self._call(owner.failed, _io.queued_error(self.sock) or exc)  # once, and reading goes on
+                return
+            self._call(owner.received, batch)
+            # A full batch: more is likely queued; read on unless the owner paused, closed or left.
+            if len(batch) < self._count or not self.reading or self.paused or self.owner is not owner:
+                return
 
     def _rearm(self) -> None:
         """Uvloop (libuv's uv_poll) drops a reader after POLLERR: register it again, before the owner hears."""

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _io
 from ._endpoint import create_datagram_endpoint
-from ._engines import BATCH, engine_for, is_proactor, leftover
+from ._engines import BATCH, WAKEUP_LIMIT, engine_for, is_proactor, leftover
 from ._switch import install, loop_factory, run, uninstall
 from ._transport import DatagramTransport
 from ._types import Message
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH",
+    "WAKEUP_LIMIT",
     "DatagramTransport",
     "Receiver",
     "create_datagram_endpoint",

@@ -255,7 +255,7 @@ def test_a_flood_on_one_socket_does_not_starve_another(run) -> None:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-            assert order.index("q") <= 2 * aio.BATCH
+            assert order.index("q") <= 2 * aio.WAKEUP_LIMIT  # of 1,000 queued on the flooded socket
 
     run(main)
 
