@@ -336,8 +336,10 @@ class Receiver:
 
     Threads: `recv()` belongs to the thread that made the Receiver (its buffers are its own): called
     from another thread, or from a signal handler inside a `recv()`, it raises RuntimeError; make
-    one Receiver per thread.  `recv_batch()` may be called from any thread.  Where receives take
-    no one-argument path (Windows, a wrapped socket), `recv()` is the shared receive.
+    one Receiver per thread.  `recv_batch()` may be called from any thread.
+
+    Platforms: POSIX, given a socket.socket: the one-argument C path.  Windows, or a wrapped
+    socket: the shared receive with these sizes, under the same thread rule.
     """
 
     __slots__ = ("ancbufsize", "batch", "bufsize", "recv", "sock")

@@ -62,6 +62,7 @@ _new_tuple = tuple.__new__  # Message(...) without its __new__ frame
 _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
 _unpack_from = struct.unpack_from
+_BOUND = "a Receiver's recv() is for the thread that made it, one call at a time (make one per thread)"
 _repeat = itertools.repeat
 
 
@@ -281,24 +282,34 @@ class CffiBackend:
     def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int) -> Callable[[], Message]:
         """recv() for one socket, bound to the calling thread: a set of its own, fd and flags preset in C.
 
-        Only where receives take the one-argument path (POSIX, a socket.socket); elsewhere the
-        shared receive with these sizes.  Raises RuntimeError when called from another thread, or
-        again from inside itself (a signal handler): the set is not shared.
+        The one-argument path where receives take it (POSIX, a socket.socket); elsewhere the
+        shared receive with these sizes, under the same rule: RuntimeError when called from
+        another thread, or again from inside itself (a signal handler).
         """
+        owner, get_ident = threading.get_ident(), threading.get_ident
+        busy = [False]
         if type(sock) is not self._plain_socket:
-            return functools.partial(self.receiver(level1=False), sock, bufsize, ancbufsize, self.recv_flags)
+            shared = functools.partial(self.receiver(level1=False), sock, bufsize, ancbufsize, self.recv_flags)
+
+            def recv_shared() -> Message:
+                if get_ident() != owner or busy[0]:
+                    raise RuntimeError(_BOUND)
+                busy[0] = True
+                try:
+                    return shared()  # type: ignore[no-any-return]
+                finally:
+                    busy[0] = False
+
+            return recv_shared
         st = self.scratches.new()
         self._fit(st, bufsize, ancbufsize)
         args, data_bytes, head = st.args, st.data_bytes, st.head_view
         args.flags = self.recv_flags | self._dontwait
-        owner, get_ident = threading.get_ident(), threading.get_ident
         pm_recv1, decode = self.lib.pm_recv1, self._decode_one
-        busy = [False]
 
         def recv() -> Message:
             if get_ident() != owner or busy[0]:
-                msg = "a Receiver is used by the thread that made it, one call at a time (make one per thread)"
-                raise RuntimeError(msg)
+                raise RuntimeError(_BOUND)
             busy[0] = True
             try:
                 fd = sock.fileno()

@@ -43,7 +43,10 @@ def fast_path(sock: socket.socket, buffer: bytearray) -> int:
     nbytes, meta = portmsg.recv_into(sock, buffer)
     sent: int = portmsg.send_batch(sock, [(m.data, m.address, m.reply_controls()) for m in messages])
     sizes = [len(segment) for m in messages for segment in m.segments()]
-    return nbytes + sent + sum(sizes) + len(meta.controls)
+    receiver = portmsg.Receiver(sock, bufsize=2048, batch=16)
+    one: Message = receiver.recv()
+    more: list[Message] = receiver.recv_batch()
+    return nbytes + sent + sum(sizes) + len(meta.controls) + len(one.data) + len(more)
 
 
 def kernel_reports(sock: socket.socket) -> int:
