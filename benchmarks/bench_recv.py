@@ -154,6 +154,20 @@ def aio_recv_many(rx: socket.socket, n: int) -> None:
     _run(rx, "receiver loop", drain())
 
 
+def _close_async() -> None:
+    """Close the kept receiver, endpoint and loops (before their socket closes)."""
+    if "receiver" in _ASYNC:
+        _ASYNC["receiver"].close()
+    if "transport" in _ASYNC:
+        _ASYNC["transport"].close()
+    for name in ("receiver loop", "endpoint loop"):
+        if name in _ASYNC:
+            _ASYNC[name].run_until_complete(asyncio.sleep(0.01))  # connection_lost and the like run
+            _ASYNC[name].close()
+    _ASYNC.clear()
+    _RECEIVERS.clear()
+
+
 class _Batches(asyncio.DatagramProtocol):
     """Counts down what messages_received delivers (reading .packet_info), then sets `done`."""
 
@@ -173,7 +187,7 @@ def endpoint_messages(rx: socket.socket, n: int) -> None:
         done = asyncio.get_running_loop().create_future()
         if "endpoint" not in _ASYNC:  # on a duplicate: the transport closes the socket it is given
             _Batches.left, _Batches.done = n, done  # it may read before create_datagram_endpoint returns
-            _ASYNC["endpoint"] = (await aio.create_datagram_endpoint(_Batches, sock=rx.dup()))[1]
+            _ASYNC["transport"], _ASYNC["endpoint"] = await aio.create_datagram_endpoint(_Batches, sock=rx.dup())
         else:
             _ASYNC["endpoint"].left, _ASYNC["endpoint"].done = n, done
         await done
@@ -275,6 +289,7 @@ def run(size: int, rounds: int) -> dict[str, float]:
                 start = time.perf_counter_ns()
                 method(rx, N)
                 samples[name].append((time.perf_counter_ns() - start) / N)
+        _close_async()
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
