@@ -99,13 +99,19 @@ def portmsg_receiver(rx: socket.socket, n: int) -> None:
         assert recv().packet_info
 
 
+def portmsg_receiver_into(rx: socket.socket, n: int) -> None:
+    recv_into = _receiver(rx).recv_into
+    for _ in range(n):
+        assert recv_into()[1].packet_info
+
+
 _RECEIVERS: dict[int, portmsg.Receiver] = {}
 
 
 def _receiver(rx: socket.socket) -> portmsg.Receiver:
     """One Receiver per socket for the whole run (made once, as a server would)."""
     if rx.fileno() not in _RECEIVERS:
-        _RECEIVERS[rx.fileno()] = portmsg.Receiver(rx, bufsize=2048)
+        _RECEIVERS[rx.fileno()] = portmsg.Receiver(rx, bufsize=2048, buffer=bytearray(2048))
     return _RECEIVERS[rx.fileno()]
 
 
@@ -204,6 +210,7 @@ METHODS: dict[str, Callable[[socket.socket, int], None]] = {
     "portmsg.recvmsg + parse pktinfo": portmsg_recvmsg_parsed,
     "portmsg.recv + .packet_info": portmsg_recv,
     "portmsg.Receiver.recv() + .packet_info": portmsg_receiver,
+    "portmsg.Receiver.recv_into() + .packet_info": portmsg_receiver_into,
     "portmsg.recv_into + .packet_info": portmsg_recv_into,
     "portmsg.recv_batch(32) + .packet_info": portmsg_batch,
     EIGHT_SENDERS: portmsg_batch,

@@ -334,20 +334,29 @@ class Receiver:
     `recv_batch()` what `portmsg.recv_batch(sock, batch, bufsize, ancbufsize=ancbufsize)` does,
     without checking the arguments again on every call.
 
-    Threads: `recv()` belongs to the thread that made the Receiver (its buffers are its own): called
-    from another thread, or from a signal handler inside a `recv()`, it raises RuntimeError; make
-    one Receiver per thread.  `recv_batch()` may be called from any thread.
+    With `buffer` (a writable bytes-like object), `recv_into()` receives into it; the buffer stays
+    exported while the Receiver lives (a bytearray cannot change size meanwhile).
+
+    Threads: `recv()` and `recv_into()` belong to the thread that made the Receiver (its buffers
+    are its own): called from another thread, or from a signal handler inside one of them, they
+    raise RuntimeError; make one Receiver per thread.  `recv_batch()` may be called from any thread.
 
     Platforms: POSIX, given a socket.socket: the one-argument C path.  Windows, or a wrapped
     socket: the shared receive with these sizes, under the same thread rule.
     """
 
-    __slots__ = ("ancbufsize", "batch", "bufsize", "recv", "sock")
+    __slots__ = ("_buffer", "_recv_into", "ancbufsize", "batch", "bufsize", "recv", "sock")
 
     recv: Callable[[], Message]
 
     def __init__(
-        self, sock: socket.socket, *, bufsize: int = 65535, ancbufsize: int | None = None, batch: int = 32
+        self,
+        sock: socket.socket,
+        *,
+        bufsize: int = 65535,
+        ancbufsize: int | None = None,
+        batch: int = 32,
+        buffer: Any = None,
     ) -> None:
         self.sock = _datagram_socket(sock)
         self.bufsize = _args.ssize(bufsize, "negative buffer size in Receiver()")
@@ -359,6 +368,26 @@ class Receiver:
             msg = f"batch must be 1-{MAX_BATCH}, not {batch}"
             raise ValueError(msg)
         self.recv = IMPL.bound_receive(self.sock, self.bufsize, self.ancbufsize)
+        self._buffer = buffer
+        self._recv_into: Callable[[], tuple[int, Message]] | None = None
+        if buffer is not None:
+            try:
+                cbuf = _from_buffer(_CHARS, buffer, True)  # noqa: FBT003 - require_writable, by position
+            except (TypeError, BufferError):
+                msg = f"buffer must be a writable bytes-like object, not {type(buffer).__name__}"
+                raise TypeError(msg) from None
+            self._recv_into = IMPL.bound_receive(self.sock, len(cbuf), self.ancbufsize, cbuf)
+
+    def recv_into(self) -> tuple[int, Message]:
+        """One datagram into the buffer given at construction: (nbytes, Message with empty data), as `recv_into`.
+
+        The payload is buffer[:nbytes] (cut to the buffer's size if `message.truncated`).  While
+        the datagrams repeat their sender, controls and flags, the same Message object is returned.
+        """
+        if self._recv_into is None:
+            msg = "this Receiver has no buffer: make it with Receiver(sock, buffer=...)"
+            raise ValueError(msg)
+        return self._recv_into()
 
     def recv_batch(self) -> list[Message]:
         """Up to `batch` datagrams in one call, blocking (per the socket's timeout) for the first only."""

@@ -279,31 +279,27 @@ class CffiBackend:
 
         return receive
 
-    def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int) -> Callable[[], Message]:
+    def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int, into: Any = None) -> Callable[[], Any]:
         """recv() for one socket, bound to the calling thread: a set of its own, fd and flags preset in C.
 
-        The one-argument path where receives take it (POSIX, a socket.socket); elsewhere the
-        shared receive with these sizes, under the same rule: RuntimeError when called from
-        another thread, or again from inside itself (a signal handler).
+        With `into` (a cffi view of the caller's buffer), recv_into(): the data goes there and
+        it returns (nbytes, Message with empty data), the very Message of the datagram before
+        when that one's sender, controls and flags repeat.  The one-argument path where
+        receives take it (POSIX, a socket.socket); elsewhere the shared receive with these
+        sizes, under the same rule: RuntimeError when called from another thread, or again
+        from inside itself (a signal handler).
         """
+        if type(sock) is not self._plain_socket:
+            return self._bound_shared(sock, bufsize, ancbufsize, into)
         owner, get_ident = threading.get_ident(), threading.get_ident
         busy = [False]
-        if type(sock) is not self._plain_socket:
-            shared = functools.partial(self.receiver(level1=False), sock, bufsize, ancbufsize, self.recv_flags)
-
-            def recv_shared() -> Message:
-                if get_ident() != owner or busy[0]:
-                    raise RuntimeError(_BOUND)
-                busy[0] = True
-                try:
-                    return shared()  # type: ignore[no-any-return]
-                finally:
-                    busy[0] = False
-
-            return recv_shared
         st = self.scratches.new()
-        self._fit(st, bufsize, ancbufsize)
+        self._fit(st, 0 if into is not None else bufsize, ancbufsize)
         args, data_bytes, head = st.args, st.data_bytes, st.head_view
+        if into is not None:  # the caller's buffer is the data buffer (kept exported while the set lives)
+            args.data, args.datalen = into, len(into)
+            bufsize = len(into)
+            st.data, st.datalen = into, bufsize
         args.flags = self.recv_flags | self._dontwait
         pm_recv1, decode = self.lib.pm_recv1, self._decode_one
 
@@ -322,9 +318,45 @@ class CffiBackend:
             finally:
                 busy[0] = False
 
-        return recv
+        def recv_into() -> tuple[int, Message]:
+            if get_ident() != owner or busy[0]:
+                raise RuntimeError(_BOUND)
+            busy[0] = True
+            try:
+                fd = sock.fileno()
+                if fd != st.fd:
+                    args.fd = st.fd = fd
+                n = pm_recv1(args)
+                if n >= 0:
+                    return n, st.last_message
+                message = decode(sock, st, head[4] if n == FRESH else -n, bufsize, failed=n != FRESH, into=True)
+                st.last_message = message
+                return head[0], message
+            finally:
+                busy[0] = False
 
-    def _decode_one(self, sock: Any, st: Scratch, n: int, bufsize: int, *, failed: bool) -> Message:
+        return recv if into is None else recv_into
+
+    def _bound_shared(self, sock: Any, bufsize: int, ancbufsize: int, into: Any) -> Callable[[], Any]:
+        """bound_receive where receives take no one-argument path: the shared receive, under the thread rule."""
+        owner, get_ident = threading.get_ident(), threading.get_ident
+        busy = [False]
+        shape = self.receiver(level1=False, into=into is not None)
+        what = bufsize if into is None else (into, len(into), self.ffi.NULL, 0)
+        shared = functools.partial(shape, sock, what, ancbufsize, self.recv_flags)
+
+        def recv_shared() -> Any:
+            if get_ident() != owner or busy[0]:
+                raise RuntimeError(_BOUND)
+            busy[0] = True
+            try:
+                return shared()
+            finally:
+                busy[0] = False
+
+        return recv_shared
+
+    def _decode_one(self, sock: Any, st: Scratch, n: int, bufsize: int, *, failed: bool, into: bool = False) -> Message:
         """A bound receive's datagram when it does not repeat the one before (or failed: n is the error code)."""
         args = st.args
         if failed:
@@ -333,7 +365,7 @@ class CffiBackend:
         control = st.last_control = st.control_bytes[: h[3]]
         try:
             nbytes = h[0]
-            data = st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136
+            data = b"" if into else st.data_bytes[: nbytes if nbytes < bufsize else bufsize]  # noqa: FURB136
             if not h[5] & SAME_NAME:
                 st.last_address = self._address(st.name_bytes[: h[2]])
             try:

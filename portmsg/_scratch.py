@@ -49,6 +49,7 @@ class Scratch:
         "last_control",
         "last_controls",
         "last_flags",
+        "last_message",
         "name",
         "name_bytes",
         "prev_control",
@@ -82,6 +83,7 @@ class Scratch:
         # reused whole when pm_recv1 reports that sender, control bytes and flags all repeat.
         self.last_controls: Any = None
         self.last_flags: Any = None
+        self.last_message: Any = None  # a bound recv_into's last Message (its data is b"")
         self.data_bytes = self.name_bytes = self.control_bytes = b""
         self.records_view = self.head_view = empty
         # Allocated sizes (-1: nothing yet) and the sizes preset in args.

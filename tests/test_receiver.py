@@ -95,3 +95,46 @@ def test_receiver_checks_its_arguments_once() -> None:
         assert "bufsize=65535" in repr(portmsg.Receiver(sock))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, pytest.raises(TypeError, match="datagram sockets"):
         portmsg.Receiver(tcp)
+
+
+def test_receiver_recv_into_gives_what_recv_into_gives(pair: Pair) -> None:
+    """Into the buffer given once: the same (nbytes, Message) and bytes as portmsg.recv_into, cut ones included."""
+    buffer, theirs_buffer = bytearray(200), bytearray(200)
+    receiver = portmsg.Receiver(pair.receiver, buffer=buffer)
+    with mixed_senders(pair) as order:
+        chunk = order[:150]
+        send_mixed(pair, chunk, 0)
+        ours = []
+        for _ in chunk:
+            n, message = receiver.recv_into()
+            ours.append((n, message, bytes(buffer[: min(n, 200)])))
+        send_mixed(pair, chunk, 0)
+        theirs = []
+        for _ in chunk:
+            n, message = portmsg.recv_into(pair.receiver, theirs_buffer)
+            theirs.append((n, message, bytes(theirs_buffer[: min(n, 200)])))
+    assert ours == theirs
+    assert any(message.truncated for _, message, _ in ours)
+
+
+def test_receiver_recv_into_needs_a_writable_buffer_and_its_thread(pair: Pair) -> None:
+    with pytest.raises(ValueError, match="has no buffer"):
+        portmsg.Receiver(pair.receiver).recv_into()
+    with pytest.raises(TypeError, match="writable bytes-like"):
+        portmsg.Receiver(pair.receiver, buffer=b"read-only")
+    receiver = portmsg.Receiver(pair.receiver, buffer=bytearray(64))
+    pair.send(b"kept")
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            receiver.recv_into()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(10)
+    assert len(errors) == 1
+    n, message = receiver.recv_into()
+    assert (n, message.data, message.address) == (4, b"", pair.sender.getsockname())
