@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import Pair, mixed_senders, send_mixed
 
 import portmsg
 from portmsg import Feature
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def _refused_in_another_thread(call: Callable[[], object]) -> str:
+    """What the RuntimeError says when call() runs in a thread of its own (it must raise one)."""
+    errors: list[RuntimeError] = []
+
+    def other() -> None:
+        try:
+            call()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(10)
+    assert len(errors) == 1, "another thread's call was not refused"
+    return str(errors[0])
 
 
 def test_receiver_gives_what_recv_gives_for_any_mix_of_senders_and_controls(pair: Pair) -> None:
@@ -41,19 +62,7 @@ def test_receiver_batch_gives_what_recv_batch_gives(pair: Pair) -> None:
 def test_receiver_recv_refuses_other_threads_and_takes_nothing(pair: Pair) -> None:
     receiver = portmsg.Receiver(pair.receiver)
     pair.send(b"kept")
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            receiver.recv()
-        except RuntimeError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join(10)
-    assert len(errors) == 1
-    assert "thread that made it" in str(errors[0])
+    assert "thread that made it" in _refused_in_another_thread(receiver.recv)
     assert receiver.recv().data == b"kept"  # the refused call took nothing
     pair.send(b"batch")
     batches: list[list[portmsg.Message]] = []
@@ -124,17 +133,6 @@ def test_receiver_recv_into_needs_a_writable_buffer_and_its_thread(pair: Pair) -
         portmsg.Receiver(pair.receiver, buffer=b"read-only")
     receiver = portmsg.Receiver(pair.receiver, buffer=bytearray(64))
     pair.send(b"kept")
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            receiver.recv_into()
-        except RuntimeError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join(10)
-    assert len(errors) == 1
+    assert "thread that made it" in _refused_in_another_thread(receiver.recv_into)
     n, message = receiver.recv_into()
     assert (n, message.data, message.address) == (4, b"", pair.sender.getsockname())
