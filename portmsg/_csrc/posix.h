@@ -98,6 +98,9 @@ typedef int pm_socket;
 #define PM_BLOCKING_BEGIN { PyThreadState *pm_thread_ = PyEval_SaveThread();
 #define PM_BLOCKING_END PyEval_RestoreThread(pm_thread_); }
 #define PM_GIL_KEPT 1
+/* Exported by every CPython portmsg supports, but not declared under Py_LIMITED_API by 3.13's
+ * headers (cffi builds abi3): pm_gil_kept() asks it whether the wrapper kept the GIL. */
+PyAPI_FUNC(int) PyGILState_Check(void);
 #else
 #define PM_BLOCKING_BEGIN {
 #define PM_BLOCKING_END }
