@@ -345,7 +345,7 @@ class Receiver:
     socket: the shared receive with these sizes, under the same thread rule.
     """
 
-    __slots__ = ("_buffer", "_recv_into", "ancbufsize", "batch", "bufsize", "recv", "sock")
+    __slots__ = ("_recv_into", "ancbufsize", "batch", "bufsize", "recv", "sock")
 
     recv: Callable[[], Message]
 
@@ -368,7 +368,6 @@ class Receiver:
             msg = f"batch must be 1-{MAX_BATCH}, not {batch}"
             raise ValueError(msg)
         self.recv = IMPL.bound_receive(self.sock, self.bufsize, self.ancbufsize)
-        self._buffer = buffer
         self._recv_into: Callable[[], tuple[int, Message]] | None = None
         if buffer is not None:
             try:

@@ -105,6 +105,7 @@ class BatchIndex:
     """
 
     __slots__ = (
+        "_ffi",
         "c",
         "control_bytes",
         "control_of",
@@ -123,6 +124,7 @@ class BatchIndex:
 
     def __init__(self, ffi: Any, args: Any, slots: int, constants: dict[str, int]) -> None:
         peer_slots, control_slots = constants["PM_PEER_SLOTS"], constants["PM_CONTROL_SLOTS"]
+        self._ffi = ffi
         self.c = c = ffi.new("pm_batch_index *")
         c.args = args
         c.last_peer = c.last_control = -1
@@ -162,10 +164,10 @@ class BatchIndex:
             c.control_len[slot] = -1
         c.last_peer = c.last_control = -1
 
-    def fit_controls(self, ffi: Any, control_slots: int, room: int) -> None:
+    def fit_controls(self, room: int) -> None:
         """New control slots of `room` bytes each, all empty (the control buffers changed size)."""
-        c = self.c
-        tables = [ffi.new("char[]", control_slots * max(room, 1)), ffi.new("long long[]", [-1] * control_slots)]
+        c, new, slots = self.c, self._ffi.new, len(self.controls)
+        tables = [new("char[]", slots * max(room, 1)), new("long long[]", [-1] * slots)]
         self.control_tables = tables
         c.controls, c.control_len = tables
         c.last_control = -1
@@ -255,7 +257,7 @@ class Scratches:
             args.maxrecords = records_room(ancbufsize, self._cmsg_header)
             args.prev_controllen = -1
             if st.index is not None:  # its control slots are laid out by controllen
-                st.index.fit_controls(self._ffi, self._constants["PM_CONTROL_SLOTS"], ancbufsize)
+                st.index.fit_controls(ancbufsize)
 
     def take_batch(self, count: int, bufsize: int, ancbufsize: int) -> Scratch:
         """A free set with room for `count` datagrams (rounded up to a power of two), fitted."""
