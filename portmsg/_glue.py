@@ -38,7 +38,7 @@ from ._report import (
     items,
     records_room,
 )
-from ._scratch import BatchIndex, Scratches
+from ._scratch import KEEP_SETS, BatchIndex, Scratches
 from ._send import Sender, buffer_array
 from ._sockaddr import SockaddrCodec
 from ._types import NO_CONTROLS, Message
@@ -63,7 +63,7 @@ _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
 _unpack_from = struct.unpack_from
 _BOUND = "a Receiver's recv() is for the thread that made it, one call at a time (make one per thread)"
-_repeat = itertools.repeat
+_MESSAGES = itertools.repeat(Message)  # endless, stateless: map stops with its other iterator
 
 
 def read_constants(ffi: Any, lib: Any) -> dict[str, int]:
@@ -146,6 +146,8 @@ class CffiBackend:
         self._pm_recv_indexed = lib.pm_recv_indexed
         self._unpack = ffi.unpack
         self._take_error: Callable[..., Message] | None = None
+        self.receive_batch = self.batch_receiver()
+        """receive_batch(sock, count, bufsize, ancbufsize, flags): up to count datagrams in one call."""
 
     # -- control-message sizes ---------------------------------------------------------
 
@@ -403,57 +405,85 @@ class CffiBackend:
         more, nmore = buffer_array(self.ffi, cbufs[1:])
         return cbufs[0], len(cbufs[0]), more, nmore
 
-    def receive_batch(self, sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:
-        """Up to count datagrams in one call, blocking for the first only."""
-        st = self.scratches.take_batch(count, bufsize, ancbufsize)
-        try:
-            if type(sock) is self._plain_socket:  # POSIX, a socket.socket: straight to C, checks on failure
-                r = self._pm_recv_indexed(sock.fileno(), flags | self._dontwait, count, st.index.c)  # type: ignore[union-attr]
-                if r < 0:
-                    r = self._receive_checked(sock, st.args, flags, count=count, index=st.index, failed=-r)
-            else:
-                r = self._receive_checked(sock, st.args, flags, count=count, index=st.index)
-            if r & INDEX_MIXED:
-                return self.messages(st, r & INDEX_COUNT, bufsize, ancbufsize)
-            return self._indexed_messages(st, r, ancbufsize)
-        finally:
-            self.scratches.give_batch(st)
+    def batch_receiver(self) -> Callable[[Any, int, int, int, int], list[Message]]:  # noqa: C901 - one flat frame
+        """The batch receive: f(sock, count, bufsize, ancbufsize, flags) -> up to count Messages.
 
-    def _indexed_messages(self, st: Scratch, r: int, ancbufsize: int) -> list[Message]:
-        """The Messages of a pm_recv_indexed call (r: its result), built by C iterators.
-
-        No Python runs per datagram: the payloads come out of one
+        Blocks for the first datagram only.  Built once, as a closure (see
+        receiver): pm_recv_indexed, then the Messages built by C iterators,
+        no Python per datagram: the payloads come out of one
         struct.unpack_from with the format the C side wrote, the sender and
         control objects out of the index's slot lists (decoded once, when a
-        slot is fresh).  On failure nothing is handed over (see messages).
+        slot is fresh), or out of a slot's endless repeat where every datagram
+        shares it (zip stops with the payloads).  On failure nothing is handed
+        over (see messages).
         """
-        x: Any = st.index
-        got = r & INDEX_COUNT
-        meta = x.meta
-        try:
-            nfresh = meta[x.nfresh_at]
-            if nfresh:
-                self._decode_fresh(st, x, nfresh, ancbufsize)
-            peer_of, control_of, peers = x.peer_of, x.control_of, x.peers
-            datas = _unpack_from(x.format_bytes[: meta[x.formatlen_at]], st.data_bytes)
-            addresses = map(peers.__getitem__, peer_of[:got]) if r & INDEX_PEERS else _repeat(peers[peer_of[0]], got)
-            if r & INDEX_CONTROLS:
-                slots = control_of[:got]
-                flags: Any = map(x.flags.__getitem__, slots)
-                controls: Any = map(x.controls.__getitem__, slots)
-            else:
-                slot = control_of[0]
-                flags, controls = _repeat(x.flags[slot], got), _repeat(x.controls[slot], got)
-            rows = zip(datas, addresses, flags, controls, strict=False)  # each has got items
-            messages = list(map(_new_tuple, _repeat(Message, got), rows))
-            st.last_address, st.last_control = peers[peer_of[got - 1]], x.control_bytes[control_of[got - 1]]
-        except BaseException:
-            x.clear()  # its slot lists may not match the C tables any more
-            self._discard(st, self._batch_controls(st, got, ancbufsize))
-            raise
-        return messages
+        free_batches, free_list, new_batch, fit = (
+            self.scratches.free_batches,
+            self.scratches.free_list,
+            self.scratches.new_batch,
+            self._fit,
+        )
+        plain_socket, dontwait, pm_recv_indexed, checked, decode_fresh, by_heads, discard, batch_controls = (
+            self._plain_socket,
+            self._dontwait,
+            self._pm_recv_indexed,
+            self._receive_checked,
+            self._decode_fresh,
+            self.messages,
+            self._discard,
+            self._batch_controls,
+        )
 
-    def _decode_fresh(self, st: Scratch, x: Any, nfresh: int, ancbufsize: int) -> None:
+        def receive_batch(sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:  # noqa: PLR0912
+            try:
+                free = free_batches[count]
+            except KeyError:
+                free = free_list(count)
+            try:
+                st = free.pop()
+            except IndexError:
+                st = new_batch(count)
+            if bufsize != st.datalen or ancbufsize != st.controllen:
+                fit(st, bufsize, ancbufsize)
+            x: Any = st.index
+            try:
+                if type(sock) is plain_socket:  # POSIX, a socket.socket: straight to C, checks on failure
+                    r = pm_recv_indexed(sock.fileno(), flags | dontwait, count, x.c)
+                    if r < 0:
+                        r = checked(sock, st.args, flags, count=count, index=x, failed=-r)
+                else:
+                    r = checked(sock, st.args, flags, count=count, index=x)
+                if r & INDEX_MIXED:
+                    return by_heads(st, r & INDEX_COUNT, bufsize, ancbufsize)
+                meta = x.meta
+                try:
+                    nfresh = meta[x.nfresh_at]
+                    if nfresh:
+                        decode_fresh(st, x, nfresh, ancbufsize)
+                    datas = _unpack_from(x.format_bytes[: meta[x.formatlen_at]], st.data_bytes)
+                    if r & INDEX_PEERS:
+                        addresses: Any = map(x.peers.__getitem__, x.peer_of[: r & INDEX_COUNT])
+                    else:
+                        addresses = x.peer_repeats[meta[x.last_peer_at]]
+                    if r & INDEX_CONTROLS:
+                        slots = x.control_of[: r & INDEX_COUNT]
+                        flags_of: Any = map(x.flags.__getitem__, slots)
+                        controls: Any = map(x.controls.__getitem__, slots)
+                    else:
+                        flags_of, controls = x.control_repeats[meta[x.last_control_at]]
+                    rows = zip(datas, addresses, flags_of, controls)  # noqa: B905 - a keyword costs an argument parse
+                    return list(map(_new_tuple, _MESSAGES, rows))
+                except BaseException:
+                    x.clear()  # its slot lists may not match the C tables any more
+                    discard(st, batch_controls(st, r & INDEX_COUNT, ancbufsize))
+                    raise
+            finally:
+                if st.kept and len(free) < KEEP_SETS:
+                    free.append(st)
+
+        return receive_batch
+
+    def _decode_fresh(self, st: Scratch, x: BatchIndex, nfresh: int, ancbufsize: int) -> None:
         """Decode the senders and control sets a call put in index slots of their own."""
         heads, fresh, records = st.head_view, x.fresh, st.records_view
         nameslot, controlslot = st.args.namelen, max(ancbufsize, 1)
@@ -463,12 +493,12 @@ class CffiBackend:
             h = HEADER * i
             if fresh[j] == 0:
                 start = i * nameslot
-                x.peers[slot] = self._address(st.name_bytes[start : start + heads[h + 2]])
+                x.set_peer(slot, self._address(st.name_bytes[start : start + heads[h + 2]]))
             else:
                 start = i * controlslot
                 control = st.control_bytes[start : start + heads[h + 3]]
                 m = self._message(b"", None, heads[h + 1], control, records, i * stride, heads[h + 4])
-                x.flags[slot], x.controls[slot], x.control_bytes[slot] = m[2], m[3], control
+                x.set_control(slot, m[2], m[3])
 
     def _batch_controls(self, st: Scratch, got: int, ancbufsize: int) -> list[tuple[bytes, Any, int, int]]:
         """Each datagram's (control bytes, records, base, count) of a batch in st, for _discard."""

@@ -31,7 +31,7 @@ __all__ = [
     "records_room",
 ]
 
-ABI = 6  # PM_ABI_VERSION
+ABI = 7  # PM_ABI_VERSION
 HEADER = 6  # PM_HEADER: nbytes, flags, namelen, controllen, nrecords, same
 RECORD = 4  # PM_RECORD: level, type, offset, length
 SAME_NAME = 1  # PM_SAME_NAME: the sender equals the previous datagram's

@@ -10,17 +10,17 @@ signal handler inside a receive, never share one.
 
 from __future__ import annotations
 
-import collections
+import itertools
 from typing import Any
 
 from ._report import HEADER, RECORD, records_room
 
-__all__ = ["KEEP_BYTES", "BatchIndex", "Scratch", "Scratches"]
+__all__ = ["KEEP_BYTES", "KEEP_SETS", "BatchIndex", "Scratch", "Scratches"]
 
 KEEP_BYTES = 4 << 20
 """A batch set whose buffers grew beyond this is dropped after its call; a one-datagram set is shrunk
 at its next call that asks for less."""
-_KEEP_SETS = 2
+KEEP_SETS = 2
 """Free batch sets kept per size class."""
 
 
@@ -45,6 +45,7 @@ class Scratch:
         "head",
         "head_view",
         "index",
+        "kept",
         "last_address",
         "last_control",
         "last_controls",
@@ -75,6 +76,7 @@ class Scratch:
         self.vectors: Any = None
         self.event: Any = None
         self.index: BatchIndex | None = None
+        self.kept = True  # a batch set small enough to go back to its free list after its call
         # The objects built for the last datagram, reused when the C side
         # reports the same sender / control bytes (PM_SAME_*).
         self.last_address: Any = None
@@ -99,25 +101,30 @@ class Scratch:
 class BatchIndex:
     """A batch set's pm_batch_index (portmsg.h) and the objects Python built for its table slots.
 
-    `peers[slot]` is the decoded sender of a peer slot; `flags[slot]`, `controls[slot]` and
-    `control_bytes[slot]` the MsgFlag, Controls and raw bytes of a control slot: decoded once,
-    when the C side lists the slot as fresh, and reused while it holds the same bytes.
+    `peers[slot]` is the decoded sender of a peer slot; `flags[slot]` and `controls[slot]` the
+    MsgFlag and Controls of a control slot: decoded once, when the C side lists the slot as
+    fresh, and reused while it holds the same bytes.  `peer_repeats[slot]` and
+    `control_repeats[slot]` give the same objects as endless itertools.repeat iterators, for a
+    call whose datagrams all share one slot (stateless: any number of calls may use one at once).
     """
 
     __slots__ = (
         "_ffi",
         "c",
-        "control_bytes",
         "control_of",
+        "control_repeats",
         "control_tables",
         "controls",
         "flags",
         "format_bytes",
         "formatlen_at",
         "fresh",
+        "last_control_at",
+        "last_peer_at",
         "meta",
         "nfresh_at",
         "peer_of",
+        "peer_repeats",
         "peers",
         "tables",
     )
@@ -147,13 +154,24 @@ class BatchIndex:
         self.fresh = memoryview(ffi.buffer(fresh)).cast("q")
         self.format_bytes = ffi.buffer(fmt)
         self.meta = memoryview(ffi.buffer(c)).cast("i")
-        self.nfresh_at = ffi.offsetof("pm_batch_index", "nfresh") // 4
-        self.formatlen_at = ffi.offsetof("pm_batch_index", "formatlen") // 4
+        self.nfresh_at, self.formatlen_at, self.last_peer_at, self.last_control_at = (
+            ffi.offsetof("pm_batch_index", field) // 4 for field in ("nfresh", "formatlen", "last_peer", "last_control")
+        )
         self.peers: list[Any] = [None] * peer_slots
+        self.peer_repeats: list[Any] = [None] * peer_slots
         self.flags: list[Any] = [None] * control_slots
         self.controls: list[Any] = [None] * control_slots
-        self.control_bytes: list[bytes] = [b""] * control_slots
+        self.control_repeats: list[Any] = [None] * control_slots
         self.control_tables: list[Any] = []
+
+    def set_peer(self, slot: int, address: Any) -> None:
+        """The decoded sender of a fresh peer slot."""
+        self.peers[slot], self.peer_repeats[slot] = address, itertools.repeat(address)
+
+    def set_control(self, slot: int, flags: Any, controls: Any) -> None:
+        """The decoded flags and controls of a fresh control slot."""
+        self.flags[slot], self.controls[slot] = flags, controls
+        self.control_repeats[slot] = (itertools.repeat(flags), itertools.repeat(controls))
 
     def clear(self) -> None:
         """Empty every slot: the C side lists each again as fresh."""
@@ -200,7 +218,24 @@ class Scratches:
         self._name_size = constants["PM_SIZEOF_SOCKADDR_STORAGE"]
         self._cmsg_header = cmsg_header
         self._vector_size = constants.get("PM_BATCH_VECTOR_SIZE", 0)
-        self._batches: dict[int, collections.deque[Scratch]] = {}
+        self._batches: dict[int, list[Scratch]] = {}  # by size class
+        self.free_batches: dict[int, list[Scratch]] = {}
+        """The free list of each batch count's size class (filled by free_list)."""
+
+    def free_list(self, count: int) -> list[Scratch]:
+        """The free list of the size class of `count` datagrams: free_batches[count], made on first use.
+
+        A receive pops its set from it (or makes one: new_batch) and appends it
+        back after its call while the list holds fewer than KEEP_SETS and the
+        set is `kept`.
+        """
+        free = self._batches.setdefault(1 << (count - 1).bit_length(), [])
+        self.free_batches[count] = free
+        return free
+
+    def new_batch(self, count: int) -> Scratch:
+        """A fresh batch set for `count` datagrams (rounded up to a power of two)."""
+        return self.new(1 << (count - 1).bit_length(), batch=True)
 
     def new(self, slots: int = 1, *, batch: bool = False) -> Scratch:
         """A fresh set for `slots` datagrams (of one batch call), with no data or control buffers yet (see fit)."""
@@ -258,26 +293,7 @@ class Scratches:
             args.prev_controllen = -1
             if st.index is not None:  # its control slots are laid out by controllen
                 st.index.fit_controls(ancbufsize)
-
-    def take_batch(self, count: int, bufsize: int, ancbufsize: int) -> Scratch:
-        """A free set with room for `count` datagrams (rounded up to a power of two), fitted."""
-        slots = 1 << (count - 1).bit_length()
-        try:
-            st = self._batches[slots].pop()
-        except (KeyError, IndexError):
-            st = self.new(slots, batch=True)
-        if bufsize != st.datalen or ancbufsize != st.controllen:
-            self.fit(st, bufsize, ancbufsize)
-        return st
-
-    def give_batch(self, st: Scratch) -> None:
-        """Keep st for a later batch unless its class is full or its buffers are large."""
-        try:
-            free = self._batches[st.slots]
-        except KeyError:
-            free = self._batches[st.slots] = collections.deque()
-        if len(free) < _KEEP_SETS and (st.data_size + st.control_size) * st.slots <= KEEP_BYTES:
-            free.append(st)
+        st.kept = (st.data_size + st.control_size) * slots <= KEEP_BYTES
 
     @staticmethod
     def forget(st: Scratch) -> None:

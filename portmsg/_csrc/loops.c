@@ -234,6 +234,7 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
                               x->control_len, x->control_flags, x->control_stamp, PM_CONTROL_SLOTS);
         if (peer < 0 || control < 0) {
             pm_index_drop(x);
+            a->head[5] &= ~(long long)(PM_SAME_NAME | PM_SAME_CONTROL);  /* Python keeps no objects of the call before */
             return got | PM_INDEX_MIXED;
         }
         x->peer_stamp[peer] = x->stamp;

@@ -35,7 +35,7 @@ typedef struct {
 
 /* Raised whenever an entry point or a struct here changes, so that a stale
  * compiled module is refused at import (portmsg/_report.py). */
-#define PM_ABI_VERSION 6
+#define PM_ABI_VERSION 7
 
 /* Walk a control buffer; write at most maxrecords records; return how many. */
 int pm_walk(const char *control, size_t controllen, long long *records, int maxrecords);
@@ -153,7 +153,11 @@ typedef struct {
 } pm_batch_index;
 
 /* pm_recv_batch(s, flags, n, x->args), then index the datagrams in x.
- * Returns the count ORed with PM_INDEX_* bits, or -(error code). */
+ * Returns the count ORed with PM_INDEX_* bits, or -(error code).  After a
+ * call without PM_INDEX_MIXED, last_peer and last_control are the slots of
+ * its last datagram (of every one, without PM_INDEX_PEERS / _CONTROLS); with
+ * it, the first head has no PM_SAME_NAME / PM_SAME_CONTROL marks (the
+ * datagram before it was indexed, not decoded). */
 int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x);
 
 /* One datagram of a batch send. */
