@@ -31,6 +31,7 @@ from ._report import (
     INDEX_COUNT,
     INDEX_MIXED,
     INDEX_PEERS,
+    INDEX_SAME_FORMAT,
     RECORD,
     SAME_CONTROL,
     SAME_NAME,
@@ -405,7 +406,7 @@ class CffiBackend:
         more, nmore = buffer_array(self.ffi, cbufs[1:])
         return cbufs[0], len(cbufs[0]), more, nmore
 
-    def batch_receiver(self) -> Callable[[Any, int, int, int, int], list[Message]]:  # noqa: C901 - one flat frame
+    def batch_receiver(self) -> Callable[[Any, int, int, int, int], list[Message]]:  # noqa: C901, PLR0915
         """The batch receive: f(sock, count, bufsize, ancbufsize, flags) -> up to count Messages.
 
         Blocks for the first datagram only.  Built once, as a closure (see
@@ -434,7 +435,7 @@ class CffiBackend:
             self._batch_controls,
         )
 
-        def receive_batch(sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:  # noqa: PLR0912
+        def receive_batch(sock: Any, count: int, bufsize: int, ancbufsize: int, flags: int) -> list[Message]:  # noqa: C901, PLR0912
             try:
                 free = free_batches[count]
             except KeyError:
@@ -446,6 +447,7 @@ class CffiBackend:
             if bufsize != st.datalen or ancbufsize != st.controllen:
                 fit(st, bufsize, ancbufsize)
             x: Any = st.index
+            r = -1  # no datagram yet
             try:
                 if type(sock) is plain_socket:  # POSIX, a socket.socket: straight to C, checks on failure
                     r = pm_recv_indexed(sock.fileno(), flags | dontwait, count, x.c)
@@ -456,27 +458,30 @@ class CffiBackend:
                 if r & INDEX_MIXED:
                     return by_heads(st, r & INDEX_COUNT, bufsize, ancbufsize)
                 meta = x.meta
-                try:
-                    nfresh = meta[x.nfresh_at]
-                    if nfresh:
-                        decode_fresh(st, x, nfresh, ancbufsize)
-                    datas = _unpack_from(x.format_bytes[: meta[x.formatlen_at]], st.data_bytes)
-                    if r & INDEX_PEERS:
-                        addresses: Any = map(x.peers.__getitem__, x.peer_of[: r & INDEX_COUNT])
-                    else:
-                        addresses = x.peer_repeats[meta[x.last_peer_at]]
-                    if r & INDEX_CONTROLS:
-                        slots = x.control_of[: r & INDEX_COUNT]
-                        flags_of: Any = map(x.flags.__getitem__, slots)
-                        controls: Any = map(x.controls.__getitem__, slots)
-                    else:
-                        flags_of, controls = x.control_repeats[meta[x.last_control_at]]
-                    rows = zip(datas, addresses, flags_of, controls)  # noqa: B905 - a keyword costs an argument parse
-                    return list(map(_new_tuple, _MESSAGES, rows))
-                except BaseException:
-                    x.clear()  # its slot lists may not match the C tables any more
+                nfresh = meta[x.nfresh_at]
+                if nfresh:
+                    decode_fresh(st, x, nfresh, ancbufsize)
+                unpack = x.unpack if r & INDEX_SAME_FORMAT else x.unpacker(meta[x.formatlen_at])
+                datas = unpack(st.data_bytes)
+                # Endless where they can be: zip stops with the payloads.
+                if r & INDEX_PEERS:
+                    addresses: Any = map(x.peers.__getitem__, x.peer_of)
+                else:
+                    addresses = x.peer_repeats[meta[x.last_peer_at]]
+                if r & INDEX_CONTROLS:
+                    flags_of: Any = map(x.flags.__getitem__, x.control_of)
+                    controls: Any = map(x.controls.__getitem__, x.control_of)
+                else:
+                    flags_of, controls = x.control_repeats[meta[x.last_control_at]]
+                rows = zip(datas, addresses, flags_of, controls)  # noqa: B905 - a keyword costs an argument parse
+                return list(map(_new_tuple, _MESSAGES, rows))
+            except BaseException as exc:
+                if r >= 0 and not r & INDEX_MIXED:  # past an indexed receive (by_heads discards its own)
+                    x.clear()  # the slot lists may not match the C tables any more
                     discard(st, batch_controls(st, r & INDEX_COUNT, ancbufsize))
-                    raise
+                elif not isinstance(exc, OSError):  # interrupted (a signal): C may have indexed a call never built
+                    x.clear()
+                raise
             finally:
                 if st.kept and len(free) < KEEP_SETS:
                     free.append(st)

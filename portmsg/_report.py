@@ -21,6 +21,7 @@ __all__ = [
     "INDEX_COUNT",
     "INDEX_MIXED",
     "INDEX_PEERS",
+    "INDEX_SAME_FORMAT",
     "RECORD",
     "SAME_CONTROL",
     "SAME_FLAGS",
@@ -42,6 +43,7 @@ INDEX_COUNT = 0xFFFFF  # PM_INDEX_COUNT: pm_recv_indexed's datagram count, in th
 INDEX_MIXED = 1 << 20  # PM_INDEX_MIXED: the index tables could not hold the call (decode by the heads)
 INDEX_PEERS = 1 << 21  # PM_INDEX_PEERS: more than one sender in the call
 INDEX_CONTROLS = 1 << 22  # PM_INDEX_CONTROLS: more than one control set (or msg_flags) in the call
+INDEX_SAME_FORMAT = 1 << 23  # PM_INDEX_SAME_FORMAT: the payload format of the call before
 
 NativeControl = tuple[int, int, bytes]
 """One control message as the stdlib's recvmsg gives it: (level, type, data)."""
@@ -61,6 +63,7 @@ def check(constants: Mapping[str, int]) -> None:
         "PM_INDEX_MIXED": INDEX_MIXED,
         "PM_INDEX_PEERS": INDEX_PEERS,
         "PM_INDEX_CONTROLS": INDEX_CONTROLS,
+        "PM_INDEX_SAME_FORMAT": INDEX_SAME_FORMAT,
     }
     found = {name: constants.get(name) for name in expected}
     if found != expected:

@@ -11,6 +11,7 @@ signal handler inside a receive, never share one.
 from __future__ import annotations
 
 import itertools
+import struct
 from typing import Any
 
 from ._report import HEADER, RECORD, records_room
@@ -109,6 +110,7 @@ class BatchIndex:
     """
 
     __slots__ = (
+        "_clear",
         "_ffi",
         "c",
         "control_of",
@@ -127,11 +129,13 @@ class BatchIndex:
         "peer_repeats",
         "peers",
         "tables",
+        "unpack",
     )
 
-    def __init__(self, ffi: Any, args: Any, slots: int, constants: dict[str, int]) -> None:
+    def __init__(self, ffi: Any, lib: Any, args: Any, slots: int, constants: dict[str, int]) -> None:
         peer_slots, control_slots = constants["PM_PEER_SLOTS"], constants["PM_CONTROL_SLOTS"]
         self._ffi = ffi
+        self._clear = lib.pm_index_clear
         self.c = c = ffi.new("pm_batch_index *")
         c.args = args
         c.last_peer = c.last_control = -1
@@ -146,9 +150,11 @@ class BatchIndex:
         ]
         c.peers, c.peer_len, c.peer_stamp, c.control_flags, c.control_stamp = self.tables
         peer_of, control_of = new("long long[]", slots), new("long long[]", slots)
-        fresh, fmt = new("long long[]", 6 * slots), new("char[]", constants["PM_FORMAT_ROOM"] * slots)
-        self.tables += [peer_of, control_of, fresh, fmt]
-        c.peer_of, c.control_of, c.fresh, c.format = peer_of, control_of, fresh, fmt
+        fresh, room = new("long long[]", 6 * slots), constants["PM_FORMAT_ROOM"] * slots
+        fmt, prev_fmt = new("char[]", room), new("char[]", room)
+        self.tables += [peer_of, control_of, fresh, fmt, prev_fmt]
+        c.peer_of, c.control_of, c.fresh, c.format, c.prev_format = peer_of, control_of, fresh, fmt, prev_fmt
+        c.prev_formatlen = -1
         self.peer_of = memoryview(ffi.buffer(peer_of)).cast("q")
         self.control_of = memoryview(ffi.buffer(control_of)).cast("q")
         self.fresh = memoryview(ffi.buffer(fresh)).cast("q")
@@ -163,6 +169,15 @@ class BatchIndex:
         self.controls: list[Any] = [None] * control_slots
         self.control_repeats: list[Any] = [None] * control_slots
         self.control_tables: list[Any] = []
+        self.unpack: Any = None
+        """The last call's payload format, compiled: its unpack_from, reused while PM_INDEX_SAME_FORMAT says so."""
+
+    def unpacker(self, length: int) -> Any:
+        """The unpack_from of this call's payload format (`length` bytes at format), kept for the calls after."""
+        self.unpack = None  # until the new one stands: C compares with this call's format from here on
+        unpack = struct.Struct(self.format_bytes[:length]).unpack_from
+        self.unpack = unpack
+        return unpack
 
     def set_peer(self, slot: int, address: Any) -> None:
         """The decoded sender of a fresh peer slot."""
@@ -174,13 +189,8 @@ class BatchIndex:
         self.control_repeats[slot] = (itertools.repeat(flags), itertools.repeat(controls))
 
     def clear(self) -> None:
-        """Empty every slot: the C side lists each again as fresh."""
-        c = self.c
-        for slot in range(len(self.peers)):
-            c.peer_len[slot] = -1
-        for slot in range(len(self.controls)):
-            c.control_len[slot] = -1
-        c.last_peer = c.last_control = -1
+        """Empty every slot (and forget the last format): the C side lists each again as fresh."""
+        self._clear(self.c)
 
     def fit_controls(self, room: int) -> None:
         """New control slots of `room` bytes each, all empty (the control buffers changed size)."""
@@ -260,7 +270,7 @@ class Scratches:
             args.vectors = st.vectors
             args.nvectors = slots
         if batch:
-            st.index = BatchIndex(self._ffi, args, slots, self._constants)
+            st.index = BatchIndex(self._ffi, self._lib, args, slots, self._constants)
         self.forget(st)
         return st
 

@@ -204,6 +204,19 @@ static void pm_index_drop(pm_batch_index *x)
             x->control_len[s] = -1;
     x->nfresh = 0;
     x->last_peer = x->last_control = -1;
+    x->prev_formatlen = -1;
+}
+
+void pm_index_clear(pm_batch_index *x)
+{
+    int s;
+    for (s = 0; s < PM_PEER_SLOTS; s++)
+        x->peer_len[s] = -1;
+    for (s = 0; s < PM_CONTROL_SLOTS; s++)
+        x->control_len[s] = -1;
+    x->nfresh = 0;
+    x->last_peer = x->last_control = -1;
+    x->prev_formatlen = -1;
 }
 
 int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
@@ -266,6 +279,12 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
         at = slot + nbytes;
     }
     x->formatlen = (int)(f - x->format);
+    if (x->formatlen == x->prev_formatlen && memcmp(x->format, x->prev_format, (size_t)x->formatlen) == 0) {
+        result |= PM_INDEX_SAME_FORMAT;
+    } else {
+        memcpy(x->prev_format, x->format, (size_t)x->formatlen);
+        x->prev_formatlen = x->formatlen;
+    }
     if (many_peers)
         result |= PM_INDEX_PEERS;
     if (many_controls)

@@ -129,6 +129,7 @@ int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a);
 #define PM_INDEX_MIXED 1048576      /* the tables could not hold this call: nothing was kept, decode by the heads */
 #define PM_INDEX_PEERS 2097152      /* not every datagram of this call came from one sender */
 #define PM_INDEX_CONTROLS 4194304   /* nor with one control set and msg_flags */
+#define PM_INDEX_SAME_FORMAT 8388608 /* format is the one of the call before (the same bytes) */
 #define PM_FORMAT_ROOM 48           /* format bytes per datagram */
 
 typedef struct {
@@ -146,6 +147,8 @@ typedef struct {
     int nfresh;
     char *format;             /* PM_FORMAT_ROOM per datagram */
     int formatlen;
+    char *prev_format;        /* the last indexed call's format (room as format's) */
+    int prev_formatlen;       /* -1: none to compare with */
     int stamp;                /* this call's number */
     int last_peer;            /* the previous datagram's slots (-1: none), reused while PM_SAME_* hold */
     int last_control;
@@ -159,6 +162,9 @@ typedef struct {
  * it, the first head has no PM_SAME_NAME / PM_SAME_CONTROL marks (the
  * datagram before it was indexed, not decoded). */
 int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x);
+
+/* Empty every slot of x (and forget its last format): the next call lists each as fresh. */
+void pm_index_clear(pm_batch_index *x);
 
 /* One datagram of a batch send. */
 typedef struct {
