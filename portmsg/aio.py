@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -176,9 +177,12 @@ class Receiver:
             raise ValueError(msg)
         batch = [await self.recv()]
         queue = self._queue
-        if not self._others and len(queue) < max_messages:
-            batch += queue  # only Messages, and room for every one: one C call, not one per datagram
-            queue.clear()
+        if not self._others:  # only Messages: taken by C calls, no Python per datagram
+            if len(queue) < max_messages:
+                batch += queue
+                queue.clear()
+            else:
+                batch += itertools.starmap(queue.popleft, itertools.repeat((), max_messages - 1))
         else:
             take = queue.popleft
             while len(batch) < max_messages and queue and type(queue[0]) is Message:

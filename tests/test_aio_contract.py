@@ -97,6 +97,23 @@ def test_a_cancelled_or_timed_out_recv_many_loses_nothing(run) -> None:
     run(main)
 
 
+def test_recv_many_takes_at_most_max_messages_and_leaves_the_rest_in_order(run) -> None:
+    """More queued than asked for: exactly max_messages, the oldest first; the rest stays for the next call."""
+
+    async def main() -> None:
+        with _udp() as rx:
+            async with aio.open_receiver(rx) as receiver:
+                _send(rx, *(b"%d" % i for i in range(20)))
+                batches = [await asyncio.wait_for(receiver.recv_many(7), 2)]
+                while sum(map(len, batches)) < 20:
+                    batches.append(await asyncio.wait_for(receiver.recv_many(7), 2))
+                assert [m.data for batch in batches for m in batch] == [b"%d" % i for i in range(20)]
+                assert all(1 <= len(batch) <= 7 for batch in batches)
+                assert len(batches[0]) == 7  # the 20 were queued before the loop looked
+
+    run(main)
+
+
 def test_recv_many_takes_one_or_more(run) -> None:
     async def main() -> None:
         with _udp() as rx:
