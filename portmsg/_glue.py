@@ -27,9 +27,12 @@ from ._normalize import Normalizer
 from ._report import (
     FRESH,
     HEADER,
+    INDEX_CONTROL_SHIFT,
     INDEX_CONTROLS,
     INDEX_COUNT,
+    INDEX_FRESH,
     INDEX_MIXED,
+    INDEX_PEER_SHIFT,
     INDEX_PEERS,
     INDEX_SAME_FORMAT,
     RECORD,
@@ -64,6 +67,7 @@ _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
 _unpack_from = struct.unpack_from
 _BOUND = "a Receiver's recv() is for the thread that made it, one call at a time (make one per thread)"
+_INDEX_MANY = INDEX_PEERS | INDEX_CONTROLS
 _MESSAGES = itertools.repeat(Message)  # endless, stateless: map stops with its other iterator
 
 
@@ -457,22 +461,24 @@ class CffiBackend:
                     r = checked(sock, st.args, flags, count=count, index=x)
                 if r & INDEX_MIXED:
                     return by_heads(st, r & INDEX_COUNT, bufsize, ancbufsize)
-                meta = x.meta
-                nfresh = meta[x.nfresh_at]
-                if nfresh:
-                    decode_fresh(st, x, nfresh, ancbufsize)
-                unpack = x.unpack if r & INDEX_SAME_FORMAT else x.unpacker(meta[x.formatlen_at])
+                if r & INDEX_FRESH:
+                    decode_fresh(st, x, ancbufsize)
+                unpack = x.unpack if r & INDEX_SAME_FORMAT else x.unpacker()
                 datas = unpack(st.data_bytes)
                 # Endless where they can be: zip stops with the payloads.
-                if r & INDEX_PEERS:
-                    addresses: Any = map(x.peers.__getitem__, x.peer_of)
+                if not r & _INDEX_MANY:  # one sender, one control set: their slots are in r
+                    addresses: Any = x.peer_repeats[r >> INDEX_PEER_SHIFT & 255]
+                    flags_of, controls = x.control_repeats[r >> INDEX_CONTROL_SHIFT]
                 else:
-                    addresses = x.peer_repeats[meta[x.last_peer_at]]
-                if r & INDEX_CONTROLS:
-                    flags_of: Any = map(x.flags.__getitem__, x.control_of)
-                    controls: Any = map(x.controls.__getitem__, x.control_of)
-                else:
-                    flags_of, controls = x.control_repeats[meta[x.last_control_at]]
+                    if r & INDEX_PEERS:
+                        addresses = map(x.peers.__getitem__, x.peer_of)
+                    else:
+                        addresses = x.peer_repeats[r >> INDEX_PEER_SHIFT & 255]
+                    if r & INDEX_CONTROLS:
+                        flags_of = map(x.flags.__getitem__, x.control_of)
+                        controls = map(x.controls.__getitem__, x.control_of)
+                    else:
+                        flags_of, controls = x.control_repeats[r >> INDEX_CONTROL_SHIFT]
                 rows = zip(datas, addresses, flags_of, controls)  # noqa: B905 - a keyword costs an argument parse
                 return list(map(_new_tuple, _MESSAGES, rows))
             except BaseException as exc:
@@ -488,9 +494,9 @@ class CffiBackend:
 
         return receive_batch
 
-    def _decode_fresh(self, st: Scratch, x: BatchIndex, nfresh: int, ancbufsize: int) -> None:
+    def _decode_fresh(self, st: Scratch, x: BatchIndex, ancbufsize: int) -> None:
         """Decode the senders and control sets a call put in index slots of their own."""
-        heads, fresh, records = st.head_view, x.fresh, st.records_view
+        heads, fresh, records, nfresh = st.head_view, x.fresh, st.records_view, x.meta[x.nfresh_at]
         nameslot, controlslot = st.args.namelen, max(ancbufsize, 1)
         stride = RECORD * records_room(ancbufsize, self._cmsg_header)
         for j in range(0, 3 * nfresh, 3):

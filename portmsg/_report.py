@@ -18,9 +18,12 @@ __all__ = [
     "FRESH",
     "HEADER",
     "INDEX_CONTROLS",
+    "INDEX_CONTROL_SHIFT",
     "INDEX_COUNT",
+    "INDEX_FRESH",
     "INDEX_MIXED",
     "INDEX_PEERS",
+    "INDEX_PEER_SHIFT",
     "INDEX_SAME_FORMAT",
     "RECORD",
     "SAME_CONTROL",
@@ -39,11 +42,14 @@ SAME_NAME = 1  # PM_SAME_NAME: the sender equals the previous datagram's
 SAME_CONTROL = 2  # PM_SAME_CONTROL: the control bytes equal the previous datagram's
 SAME_FLAGS = 4  # PM_SAME_FLAGS: and its msg_flags
 FRESH = -(1 << 30)  # PM_FRESH: pm_recv1's "read the head" (its other results: nbytes of a repeat, -errno)
-INDEX_COUNT = 0xFFFFF  # PM_INDEX_COUNT: pm_recv_indexed's datagram count, in the low bits of its result
-INDEX_MIXED = 1 << 20  # PM_INDEX_MIXED: the index tables could not hold the call (decode by the heads)
-INDEX_PEERS = 1 << 21  # PM_INDEX_PEERS: more than one sender in the call
-INDEX_CONTROLS = 1 << 22  # PM_INDEX_CONTROLS: more than one control set (or msg_flags) in the call
-INDEX_SAME_FORMAT = 1 << 23  # PM_INDEX_SAME_FORMAT: the payload format of the call before
+INDEX_COUNT = 0x7FF  # PM_INDEX_COUNT: pm_recv_indexed's datagram count, in the low bits of its result
+INDEX_MIXED = 1 << 11  # PM_INDEX_MIXED: the index tables could not hold the call (decode by the heads)
+INDEX_PEERS = 1 << 12  # PM_INDEX_PEERS: more than one sender in the call
+INDEX_CONTROLS = 1 << 13  # PM_INDEX_CONTROLS: more than one control set (or msg_flags) in the call
+INDEX_SAME_FORMAT = 1 << 14  # PM_INDEX_SAME_FORMAT: the payload format of the call before
+INDEX_FRESH = 1 << 15  # PM_INDEX_FRESH: the call filled slots (nfresh > 0)
+INDEX_PEER_SHIFT = 16  # PM_INDEX_PEER_SHIFT: the last datagram's peer slot, 8 bits
+INDEX_CONTROL_SHIFT = 24  # PM_INDEX_CONTROL_SHIFT: and its control slot, 6 bits
 
 NativeControl = tuple[int, int, bytes]
 """One control message as the stdlib's recvmsg gives it: (level, type, data)."""
@@ -64,6 +70,9 @@ def check(constants: Mapping[str, int]) -> None:
         "PM_INDEX_PEERS": INDEX_PEERS,
         "PM_INDEX_CONTROLS": INDEX_CONTROLS,
         "PM_INDEX_SAME_FORMAT": INDEX_SAME_FORMAT,
+        "PM_INDEX_FRESH": INDEX_FRESH,
+        "PM_INDEX_PEER_SHIFT": INDEX_PEER_SHIFT,
+        "PM_INDEX_CONTROL_SHIFT": INDEX_CONTROL_SHIFT,
     }
     found = {name: constants.get(name) for name in expected}
     if found != expected:

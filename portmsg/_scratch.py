@@ -121,8 +121,6 @@ class BatchIndex:
         "format_bytes",
         "formatlen_at",
         "fresh",
-        "last_control_at",
-        "last_peer_at",
         "meta",
         "nfresh_at",
         "peer_of",
@@ -160,9 +158,8 @@ class BatchIndex:
         self.fresh = memoryview(ffi.buffer(fresh)).cast("q")
         self.format_bytes = ffi.buffer(fmt)
         self.meta = memoryview(ffi.buffer(c)).cast("i")
-        self.nfresh_at, self.formatlen_at, self.last_peer_at, self.last_control_at = (
-            ffi.offsetof("pm_batch_index", field) // 4 for field in ("nfresh", "formatlen", "last_peer", "last_control")
-        )
+        self.nfresh_at = ffi.offsetof("pm_batch_index", "nfresh") // 4
+        self.formatlen_at = ffi.offsetof("pm_batch_index", "formatlen") // 4
         self.peers: list[Any] = [None] * peer_slots
         self.peer_repeats: list[Any] = [None] * peer_slots
         self.flags: list[Any] = [None] * control_slots
@@ -172,10 +169,10 @@ class BatchIndex:
         self.unpack: Any = None
         """The last call's payload format, compiled: its unpack_from, reused while PM_INDEX_SAME_FORMAT says so."""
 
-    def unpacker(self, length: int) -> Any:
-        """The unpack_from of this call's payload format (`length` bytes at format), kept for the calls after."""
+    def unpacker(self) -> Any:
+        """The unpack_from of this call's payload format, kept for the calls after."""
         self.unpack = None  # until the new one stands: C compares with this call's format from here on
-        unpack = struct.Struct(self.format_bytes[:length]).unpack_from
+        unpack = struct.Struct(self.format_bytes[: self.meta[self.formatlen_at]]).unpack_from
         self.unpack = unpack
         return unpack
 

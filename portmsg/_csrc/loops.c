@@ -224,12 +224,15 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
     pm_recv_args *a = x->args;
     const size_t namelen = (size_t)a->namelen, controllen = a->controllen;
     const long long datalen = (long long)a->datalen;
-    int got = pm_recv_batch(s, flags, n, a), i, result, many_peers = 0, many_controls = 0;
+    int got, i, result, many_peers = 0, many_controls = 0;
     long long at = 0, last_nbytes = -1, last_gap = -1;
     char *f = x->format, *piece = x->format;
     int piecelen = 0;
 
     x->nfresh = 0;
+    if (n > PM_INDEX_COUNT)  /* the count must fit its bits */
+        return -PM_EINVAL;
+    got = pm_recv_batch(s, flags, n, a);
     if (got < 0)
         return got;
     result = got;
@@ -289,5 +292,8 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
         result |= PM_INDEX_PEERS;
     if (many_controls)
         result |= PM_INDEX_CONTROLS;
-    return result;
+    if (x->nfresh > 0)
+        result |= PM_INDEX_FRESH;
+    return result | (int)((unsigned)x->last_peer << PM_INDEX_PEER_SHIFT)
+           | (int)((unsigned)x->last_control << PM_INDEX_CONTROL_SHIFT);
 }

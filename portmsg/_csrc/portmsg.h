@@ -125,11 +125,14 @@ int pm_recv_batch(pm_socket s, int flags, int n, pm_recv_args *a);
  * the data slots in one call. */
 #define PM_PEER_SLOTS 256
 #define PM_CONTROL_SLOTS 64
-#define PM_INDEX_COUNT 1048575      /* the count, in the low bits of the result */
-#define PM_INDEX_MIXED 1048576      /* the tables could not hold this call: nothing was kept, decode by the heads */
-#define PM_INDEX_PEERS 2097152      /* not every datagram of this call came from one sender */
-#define PM_INDEX_CONTROLS 4194304   /* nor with one control set and msg_flags */
-#define PM_INDEX_SAME_FORMAT 8388608 /* format is the one of the call before (the same bytes) */
+#define PM_INDEX_COUNT 2047         /* the count (n <= PM_INDEX_COUNT), in the low bits of the result */
+#define PM_INDEX_MIXED 2048         /* the tables could not hold this call: nothing was kept, decode by the heads */
+#define PM_INDEX_PEERS 4096         /* not every datagram of this call came from one sender */
+#define PM_INDEX_CONTROLS 8192      /* nor with one control set and msg_flags */
+#define PM_INDEX_SAME_FORMAT 16384  /* format is the one of the call before (the same bytes) */
+#define PM_INDEX_FRESH 32768        /* nfresh > 0 */
+#define PM_INDEX_PEER_SHIFT 16      /* the last datagram's peer slot, in the 8 bits from here */
+#define PM_INDEX_CONTROL_SHIFT 24   /* and its control slot, in the 6 bits from here */
 #define PM_FORMAT_ROOM 48           /* format bytes per datagram */
 
 typedef struct {
@@ -156,11 +159,11 @@ typedef struct {
 } pm_batch_index;
 
 /* pm_recv_batch(s, flags, n, x->args), then index the datagrams in x.
- * Returns the count ORed with PM_INDEX_* bits, or -(error code).  After a
- * call without PM_INDEX_MIXED, last_peer and last_control are the slots of
- * its last datagram (of every one, without PM_INDEX_PEERS / _CONTROLS); with
- * it, the first head has no PM_SAME_NAME / PM_SAME_CONTROL marks (the
- * datagram before it was indexed, not decoded). */
+ * Returns the count ORed with PM_INDEX_* bits, or -(error code).  Without
+ * PM_INDEX_MIXED the result also holds the slots of the last datagram (of
+ * every one, without PM_INDEX_PEERS / _CONTROLS) at PM_INDEX_PEER_SHIFT and
+ * PM_INDEX_CONTROL_SHIFT; with it, the first head has no PM_SAME_NAME /
+ * PM_SAME_CONTROL marks (the datagram before it was indexed, not decoded). */
 int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x);
 
 /* Empty every slot of x (and forget its last format): the next call lists each as fresh. */

@@ -18,6 +18,7 @@
 
 typedef int pm_socket;
 #define PM_ENOMEM ENOMEM  /* the code a failed allocation reports, as -(code) */
+#define PM_EINVAL EINVAL  /* the code an argument out of range reports */
 
 #define PM_CMSGHDR struct cmsghdr
 #define PM_CMSG_DATA(c) CMSG_DATA(c)

@@ -19,6 +19,7 @@
 
 typedef SOCKET pm_socket;
 #define PM_ENOMEM WSA_NOT_ENOUGH_MEMORY  /* the code a failed allocation reports, as -(code) */
+#define PM_EINVAL WSAEINVAL  /* the code an argument out of range reports */
 
 /* The SDK declares IPPROTO_* (except IPPROTO_IP) as enumerators, which
  * #ifdef cannot see; a macro naming itself makes them visible to the
