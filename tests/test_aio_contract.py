@@ -102,14 +102,15 @@ def test_recv_many_takes_at_most_max_messages_and_leaves_the_rest_in_order(run) 
 
     async def main() -> None:
         with _udp() as rx:
-            async with aio.open_receiver(rx) as receiver:
+            async with aio.open_receiver(rx, depth=32) as receiver:  # depth: the Proactor completes all 20 at once
                 _send(rx, *(b"%d" % i for i in range(20)))
+                await asyncio.sleep(0.2)  # the loop queues them before the first recv_many looks
                 batches = [await asyncio.wait_for(receiver.recv_many(7), 2)]
                 while sum(map(len, batches)) < 20:
                     batches.append(await asyncio.wait_for(receiver.recv_many(7), 2))
                 assert [m.data for batch in batches for m in batch] == [b"%d" % i for i in range(20)]
                 assert all(1 <= len(batch) <= 7 for batch in batches)
-                assert len(batches[0]) == 7  # the 20 were queued before the loop looked
+                assert len(batches[0]) == 7  # the 20 were queued before it looked
 
     run(main)
 
