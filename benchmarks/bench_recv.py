@@ -226,10 +226,13 @@ METHODS: dict[str, Callable[[socket.socket, int], None]] = {
     "aio Receiver.recv_many(64) + .packet_info": aio_recv_many,
     "aio endpoint messages_received + .packet_info": endpoint_messages,
 }
-if not HAS_RECVMSG:  # the recvmsg rows (and the parse of Linux's in_pktinfo) make no sense here
+if not HAS_RECVMSG:
+    # Windows: no recvmsg rows (nor the parse of Linux's in_pktinfo), and no aio rows: the
+    # Proactor's posted receives take datagrams while their loop stands still (the other rows'),
+    # and a socket joins one IOCP only (the endpoint's duplicate could not).
     METHODS = {
         BASELINE: stdlib_recvfrom,
-        **{name: method for name, method in METHODS.items() if "recvmsg" not in name},
+        **{name: method for name, method in METHODS.items() if "recvmsg" not in name and "aio" not in name},
     }
 SENDERS = {EIGHT_SENDERS: 8}
 """Methods whose queue is filled by several senders taking turns (the others: by one)."""
