@@ -207,7 +207,12 @@ class CffiBackend:
             self._level1_cache,
             self._level1_items,
         )
-        discard, caller, null = self._discard, "recvmsg" if level1 else "recv", self.ffi.NULL
+        discard, forget, caller, null = (
+            self._discard,
+            self.scratches.forget,
+            "recvmsg" if level1 else "recv",
+            self.ffi.NULL,
+        )
 
         def receive(sock: Any, bufsize: Any, ancbufsize: int = 0, flags: int = 0, /) -> Any:  # noqa: C901, PLR0912, PLR0915
             try:
@@ -279,6 +284,10 @@ class CffiBackend:
                     discard(st, [(control, st.records_view, 0, n)])
                     raise
                 return (h[0], result) if into else result
+            except BaseException as exc:
+                if not isinstance(exc, OSError):
+                    forget(st)  # interrupted (a signal): C may have taken a datagram whose objects were never kept
+                raise
             finally:
                 if into:
                     args.more, args.nmore = null, 0
@@ -286,7 +295,7 @@ class CffiBackend:
 
         return receive
 
-    def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int, into: Any = None) -> Callable[[], Any]:
+    def bound_receive(self, sock: Any, bufsize: int, ancbufsize: int, into: Any = None) -> Callable[[], Any]:  # noqa: C901 - two flat closures
         """recv() for one socket, bound to the calling thread: a set of its own, fd and flags preset in C.
 
         With `into` (a cffi view of the caller's buffer), recv_into(): the data goes there and
@@ -308,7 +317,7 @@ class CffiBackend:
             bufsize = len(into)
             st.data, st.datalen = into, bufsize
         args.flags = self.recv_flags | self._dontwait
-        pm_recv1, decode = self.lib.pm_recv1, self._decode_one
+        pm_recv1, decode, forget = self.lib.pm_recv1, self._decode_one, self.scratches.forget
 
         def recv() -> Message:
             if get_ident() != owner or busy[0]:
@@ -322,6 +331,10 @@ class CffiBackend:
                 if n >= 0:  # the datagram before's sender, controls and flags
                     return _new_tuple(Message, (data_bytes[:n], st.last_address, st.last_flags, st.last_controls))
                 return decode(sock, st, head[4] if n == FRESH else -n, bufsize, failed=n != FRESH)
+            except BaseException as exc:
+                if not isinstance(exc, OSError):
+                    forget(st)  # interrupted (a signal): C may have taken a datagram whose objects were never kept
+                raise
             finally:
                 busy[0] = False
 
@@ -339,6 +352,10 @@ class CffiBackend:
                 message = decode(sock, st, head[4] if n == FRESH else -n, bufsize, failed=n != FRESH, into=True)
                 st.last_message = message
                 return head[0], message
+            except BaseException as exc:
+                if not isinstance(exc, OSError):
+                    forget(st)  # as in recv()
+                raise
             finally:
                 busy[0] = False
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import linecache
+import select
 import socket
+import sys
 import threading
 import time
+import types
+from typing import TYPE_CHECKING
 
 import pytest
 from helpers import LOOPBACK, Pair
 
 import portmsg
 from portmsg import Feature
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _payload(i: int) -> bytes:
@@ -150,3 +158,78 @@ def test_a_waiting_receive_never_reads_a_socket_that_took_its_descriptor_number(
         assert len(outcome) == 1
         assert isinstance(outcome[0], OSError), outcome
         assert heir.recv(100) == b"not yours"
+
+
+# -- an exception between the C call and the Messages ------------------------------------------
+
+
+class _InterruptedError(Exception):
+    """What a signal handler raises (KeyboardInterrupt, say), here from a trace function."""
+
+
+def _raise_after_the_c_receive(receive: Callable[[], object]) -> None:
+    """Call receive(), raising _InterruptedError at the first line run after portmsg's C receive call.
+
+    CPython runs signal handlers right after a C call returns, before its result is stored: a
+    trace function raising at the next line is that moment, made exact.  The call is found in
+    portmsg's own source (a line calling a `pm_recv*` function), on every backend.
+    """
+    last_line: dict[types.FrameType, int] = {}
+
+    def tracer(frame: types.FrameType, event: str, arg: object) -> object:
+        code = frame.f_code
+        if "portmsg" not in code.co_filename:
+            return None
+        if event == "line":
+            before = last_line.get(frame)
+            last_line[frame] = frame.f_lineno
+            if before is not None and "pm_recv" in linecache.getline(code.co_filename, before):
+                sys.settrace(None)
+                frame.f_trace = None
+                raise _InterruptedError
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(_InterruptedError):
+            receive()
+    finally:
+        sys.settrace(None)
+
+
+def _receiver(name: str, sock: socket.socket) -> Callable[[], list[tuple[bytes, object]]]:
+    """One of portmsg's receives on sock, as a call giving each datagram's (data, address)."""
+    if name == "recv":
+        return lambda: [(m.data, m.address) for m in [portmsg.recv(sock)]]
+    if name == "recv_batch":
+        return lambda: [(m.data, m.address) for m in portmsg.recv_batch(sock, 8)]
+    if name == "Receiver.recv_into":
+        buffer = bytearray(2048)
+        receiver = portmsg.Receiver(sock, buffer=buffer)
+
+        def recv_into() -> list[tuple[bytes, object]]:
+            n, message = receiver.recv_into()
+            return [(bytes(buffer[:n]), message.address)]
+
+        return recv_into
+    receiver = portmsg.Receiver(sock, batch=8)
+    if name == "Receiver.recv":
+        return lambda: [(m.data, m.address) for m in [receiver.recv()]]
+    return lambda: [(m.data, m.address) for m in receiver.recv_batch()]
+
+
+@pytest.mark.parametrize("name", ["recv", "recv_batch", "Receiver.recv", "Receiver.recv_into", "Receiver.recv_batch"])
+def test_a_receive_interrupted_after_its_c_call_leaves_no_stale_sender(pair: Pair, name: str) -> None:
+    """The C side had compared the lost datagram's sender with the one before; the next must not reuse it."""
+    pair.enable(Feature.PACKET_INFO)
+    pair.receiver.settimeout(5)
+    receive = _receiver(name, pair.receiver)
+    with socket.socket(pair.family, socket.SOCK_DGRAM) as other:
+        other.bind((LOOPBACK[pair.family], 0))
+        pair.send(b"first")
+        assert [(data, address[:2]) for data, address in receive()] == [(b"first", pair.sender.getsockname()[:2])]
+        other.sendto(b"lost", pair.address)
+        assert select.select([pair.receiver], [], [], 5)[0]  # queued: the C call takes it
+        _raise_after_the_c_receive(receive)  # "lost" was taken, its objects never built
+        other.sendto(b"next", pair.address)
+        assert [(data, address[:2]) for data, address in receive()] == [(b"next", other.getsockname()[:2])]
