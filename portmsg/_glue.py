@@ -65,7 +65,6 @@ _type = _socket.socket.type.__get__
 _new_tuple = tuple.__new__  # Message(...) without its __new__ frame
 _SOCKLEN_MAX = 0x7FFFFFFF  # CPython's SOCKLEN_T_LIMIT
 _LEVEL1_CACHE_SIZE = 256  # distinct control byte strings whose Level-1 items are kept
-_unpack_from = struct.unpack_from
 _BOUND = "a Receiver's recv() is for the thread that made it, one call at a time (make one per thread)"
 _INDEX_MANY = INDEX_PEERS | INDEX_CONTROLS
 _MESSAGES = itertools.repeat(Message)  # endless, stateless: map stops with its other iterator

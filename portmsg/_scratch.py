@@ -25,6 +25,11 @@ KEEP_SETS = 2
 """Free batch sets kept per size class."""
 
 
+def _size_class(count: int) -> int:
+    """The slots of the batch sets that serve `count` datagrams: count rounded up to a power of two."""
+    return 1 << (count - 1).bit_length()
+
+
 class Scratch:
     """One set of receive buffers for `slots` datagrams, preset in `args` (a pm_recv_args *)."""
 
@@ -236,13 +241,13 @@ class Scratches:
         back after its call while the list holds fewer than KEEP_SETS and the
         set is `kept`.
         """
-        free = self._batches.setdefault(1 << (count - 1).bit_length(), [])
+        free = self._batches.setdefault(_size_class(count), [])
         self.free_batches[count] = free
         return free
 
     def new_batch(self, count: int) -> Scratch:
         """A fresh batch set for `count` datagrams (rounded up to a power of two)."""
-        return self.new(1 << (count - 1).bit_length(), batch=True)
+        return self.new(_size_class(count), batch=True)
 
     def new(self, slots: int = 1, *, batch: bool = False) -> Scratch:
         """A fresh set for `slots` datagrams (of one batch call), with no data or control buffers yet (see fit)."""

@@ -167,7 +167,7 @@ static int pm_slot(pm_batch_index *x, int kind, int datagram, const char *key, l
     if (free_slot >= 0) {
         memcpy(table + (size_t)free_slot * room, key, (size_t)len);
         lens[free_slot] = len;
-        stamps[free_slot] = x->stamp;  /* from here on this call's: pm_index_drop empties it */
+        stamps[free_slot] = x->stamp;  /* from here on this call's: pm_index_empty(x, 0) empties it */
         if (tags != NULL)
             tags[free_slot] = tag;
         x->fresh[3 * x->nfresh] = kind;
@@ -192,15 +192,15 @@ static int pm_put_count(char *p, long long v)
     return k;
 }
 
-/* Forget every slot this call used: Python decodes the call by its heads, so its lists hold none of them. */
-static void pm_index_drop(pm_batch_index *x)
+/* Empty the slots this call used (every slot, with `all`), and forget the last datagram's slots and format. */
+static void pm_index_empty(pm_batch_index *x, int all)
 {
     int s;
     for (s = 0; s < PM_PEER_SLOTS; s++)
-        if (x->peer_stamp[s] == x->stamp)
+        if (all || x->peer_stamp[s] == x->stamp)
             x->peer_len[s] = -1;
     for (s = 0; s < PM_CONTROL_SLOTS; s++)
-        if (x->control_stamp[s] == x->stamp)
+        if (all || x->control_stamp[s] == x->stamp)
             x->control_len[s] = -1;
     x->nfresh = 0;
     x->last_peer = x->last_control = -1;
@@ -209,14 +209,7 @@ static void pm_index_drop(pm_batch_index *x)
 
 void pm_index_clear(pm_batch_index *x)
 {
-    int s;
-    for (s = 0; s < PM_PEER_SLOTS; s++)
-        x->peer_len[s] = -1;
-    for (s = 0; s < PM_CONTROL_SLOTS; s++)
-        x->control_len[s] = -1;
-    x->nfresh = 0;
-    x->last_peer = x->last_control = -1;
-    x->prev_formatlen = -1;
+    pm_index_empty(x, 1);
 }
 
 int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
@@ -248,8 +241,8 @@ int pm_recv_indexed(pm_socket s, int flags, int n, pm_batch_index *x)
         if (!(h[5] & PM_SAME_CONTROL) || h[1] != x->last_flags || control < 0)
             control = pm_slot(x, 1, i, a->control + (size_t)i * controllen, h[3], h[1], x->controls, controllen,
                               x->control_len, x->control_flags, x->control_stamp, PM_CONTROL_SLOTS);
-        if (peer < 0 || control < 0) {
-            pm_index_drop(x);
+        if (peer < 0 || control < 0) {  /* Python decodes the call by its heads: its lists hold none of its slots */
+            pm_index_empty(x, 0);
             a->head[5] &= ~(long long)(PM_SAME_NAME | PM_SAME_CONTROL);  /* Python keeps no objects of the call before */
             return got | PM_INDEX_MIXED;
         }
